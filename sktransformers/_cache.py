@@ -1,0 +1,92 @@
+"""A process-wide, size-bounded cache of frozen text embeddings.
+
+Entries are keyed by ``(backbone identity, pooling, max_length, precision, text)``,
+so clones of an estimator (``GridSearchCV``, ``cross_val_score``) share them: each
+distinct text is encoded once per backbone, however many folds and grid points
+ask for it. Least-recently-used entries are evicted past ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+
+class EmbeddingCache:
+    """LRU cache of embedding vectors, bounded by the bytes they hold.
+
+    Parameters
+    ----------
+    max_bytes : int, default=512 MiB
+        Upper bound on the memory held by cached vectors; the least recently used
+        vectors are dropped beyond it. ``0`` disables caching.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cache = EmbeddingCache(max_bytes=1024)
+    >>> cache.put_many(("m", "mean", 128, "fp32"), ["hi"], np.ones((1, 4), np.float32))
+    >>> cache.get_many(("m", "mean", 128, "fp32"), ["hi", "new"])[1]
+    ['new']
+    """
+
+    def __init__(self, max_bytes: int = 512 * 2**20):
+        self.max_bytes = int(max_bytes)
+        self._store: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the cached vectors."""
+        return self._bytes
+
+    def get_many(self, key, texts):
+        """Return ``(found, missing)``: a dict text -> vector, and the texts not cached."""
+        found, missing = {}, []
+        with self._lock:
+            for text in texts:
+                vec = self._store.get((key, text))
+                if vec is None:
+                    missing.append(text)
+                else:
+                    self._store.move_to_end((key, text))
+                    found[text] = vec
+            self.hits += len(found)
+            self.misses += len(missing)
+        return found, missing
+
+    def put_many(self, key, texts, vectors: np.ndarray) -> None:
+        """Store one row of ``vectors`` per text, evicting old entries past the bound."""
+        if self.max_bytes <= 0:
+            return
+        with self._lock:
+            for text, vec in zip(texts, vectors, strict=True):
+                entry = (key, text)
+                if entry in self._store:
+                    continue
+                vec = np.array(vec, copy=True)
+                vec.setflags(write=False)
+                self._store[entry] = vec
+                self._bytes += vec.nbytes
+            while self._bytes > self.max_bytes and self._store:
+                _, old = self._store.popitem(last=False)
+                self._bytes -= old.nbytes
+
+    def clear(self) -> None:
+        """Drop every cached vector and reset the hit/miss counters."""
+        with self._lock:
+            self._store.clear()
+            self._bytes = 0
+            self.hits = self.misses = 0
+
+
+#: The cache every frozen-feature estimator uses (``cache=True``).
+embedding_cache = EmbeddingCache()

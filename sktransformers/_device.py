@@ -1,0 +1,104 @@
+"""Device, precision and seeding: the one place that decides where and how tensors run."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import warnings
+
+import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _device_kind(device: str) -> str:
+    return device.split(":", 1)[0]
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Return the torch device name to use for ``device``.
+
+    ``"auto"`` picks cuda, then mps, then cpu. An explicit accelerator that is not
+    present (for example a model fitted on a GPU and loaded on a laptop) falls back
+    to the CPU with a warning, so a persisted model always predicts.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if not isinstance(device, str) or _device_kind(device) not in DEVICES:
+        raise ValueError(
+            f"device={device!r} is not supported; use one of {DEVICES} (or 'cuda:N')."
+        )
+    kind = _device_kind(device)
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }[kind]
+    if not available:
+        warnings.warn(
+            f"device={device!r} is not available on this machine; using the CPU. "
+            "Pass device='auto' to choose the best available device.",
+            stacklevel=3,
+        )
+        return "cpu"
+    return device
+
+
+def resolve_precision(precision: str, device: str) -> torch.dtype | None:
+    """Return the autocast dtype for ``precision`` on ``device`` (``None`` = fp32).
+
+    ``"auto"`` uses bf16 autocast on CUDA devices that support it and fp32 elsewhere.
+
+    Examples
+    --------
+    >>> resolve_precision("auto", "cpu") is None
+    True
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not supported; use one of {PRECISIONS}.")
+    on_cuda = _device_kind(device) == "cuda"
+    if precision == "auto":
+        return torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else None
+    if precision == "bf16":
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: str, dtype: torch.dtype | None):
+    """A context manager running the forward pass in ``dtype`` (no-op for fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=_device_kind(device), dtype=dtype)
+
+
+def seed_everything(random_state) -> int | None:
+    """Seed python, numpy and torch from ``random_state`` and return the integer seed.
+
+    ``None`` leaves the generators alone. A ``numpy.random.RandomState`` draws a seed.
+
+    Examples
+    --------
+    >>> seed_everything(0)
+    0
+    """
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState):
+        seed = int(random_state.randint(0, 2**31 - 1))
+    else:
+        seed = int(random_state)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return seed

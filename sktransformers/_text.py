@@ -1,0 +1,76 @@
+"""Text handling: tokenise once, pad per batch, sort by length for inference."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def tokenize(tokenizer, texts: list[str], max_length: int) -> list[dict]:
+    """Tokenise all ``texts`` in one call of the fast tokenizer, without padding.
+
+    Returns one dict of token-id lists per text; padding happens per batch in
+    :class:`Collator`, so short batches stay short.
+    """
+    enc = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=True,
+    )
+    # token_type_ids are left out: single texts use segment 0, the models' default.
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    return [{"input_ids": ids[i], "attention_mask": mask[i]} for i in range(len(texts))]
+
+
+class TextDataset(torch.utils.data.Dataset):
+    """Tokenised texts with optional targets and per-sample weights (a skorch dataset).
+
+    Items are ``(features, target)`` where ``features`` holds the token ids and,
+    when weights are given, a ``sample_weight`` entry.
+    """
+
+    def __init__(self, encodings, y=None, sample_weight=None):
+        self.encodings = encodings
+        self.y = y
+        self.sample_weight = sample_weight
+
+    def __len__(self):
+        return len(self.encodings)
+
+    def __getitem__(self, i):
+        features = dict(self.encodings[i])
+        if self.sample_weight is not None:
+            features["sample_weight"] = self.sample_weight[i]
+        target = -1 if self.y is None else self.y[i]
+        return features, target
+
+
+class Collator:
+    """Pad a list of ``(features, target)`` items to the longest one in the batch."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, items):
+        features = [dict(f) for f, _ in items]
+        weights = [f.pop("sample_weight") for f in features if "sample_weight" in f]
+        batch = dict(self.tokenizer.pad(features, padding=True, return_tensors="pt"))
+        if weights:
+            batch["sample_weight"] = torch.tensor(weights, dtype=torch.float32)
+        targets = torch.tensor([t for _, t in items], dtype=torch.long)
+        return batch, targets
+
+
+def length_sorted_batches(encodings, batch_size: int):
+    """Yield ``(indices, items)`` batches of similar length, longest first.
+
+    Sorting by length before padding means most batches carry little padding;
+    callers put the outputs back in input order with the indices.
+    """
+    lengths = np.fromiter((len(e["input_ids"]) for e in encodings), dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        yield idx, [(encodings[i], -1) for i in idx]

@@ -1,0 +1,123 @@
+"""The training core shared by every trainable estimator, built on skorch.
+
+skorch provides the loop, validation, early stopping, gradient clipping and the
+progress bar; this module only adds what text models need on top of it:
+per-sample weights in the loss, mixed-precision autocast, and a compact history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
+from skorch.helper import predefined_split
+
+from ._device import autocast
+
+
+class _WeightedNet(NeuralNetClassifier):
+    """A skorch classifier whose loss honours a ``sample_weight`` entry of the batch."""
+
+    def __init__(self, *args, autocast_dtype=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.autocast_dtype = autocast_dtype
+
+    def infer(self, x, **fit_params):
+        x = {k: v for k, v in x.items() if k != "sample_weight"}
+        with autocast(self.device, self.autocast_dtype):
+            return super().infer(x, **fit_params).float()
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        losses = self.criterion_(y_pred, y_true.to(y_pred.device))
+        weights = X.get("sample_weight") if isinstance(X, dict) else None
+        if weights is None:
+            return losses.mean()
+        weights = weights.to(losses.device)
+        return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
+
+
+@dataclass
+class TrainConfig:
+    """The hyperparameters of one training run (taken from the estimator's params)."""
+
+    lr: float
+    max_epochs: int
+    batch_size: int
+    weight_decay: float
+    n_iter_no_change: int
+    device: str
+    dtype: torch.dtype | None
+    verbose: int
+
+
+def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None):
+    """Train ``module`` on ``train_data`` with AdamW; return the epoch history.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Returns logits; parameters with ``requires_grad=False`` stay frozen.
+    train_data, valid_data : torch Dataset
+        Items are ``(features dict, class index)``. ``valid_data=None`` trains
+        for ``max_epochs`` with no early stopping; otherwise training stops after
+        ``n_iter_no_change`` epochs without a lower validation loss and the best
+        epoch's weights are restored.
+    config : TrainConfig
+    collate_fn : callable, optional
+        Batches items (dynamic padding for texts).
+
+    Returns
+    -------
+    history : list of dict
+        One dict per epoch: ``epoch``, ``train_loss``, ``valid_loss``,
+        ``valid_accuracy`` (with validation data) and ``duration`` in seconds.
+    """
+    callbacks = [("clip", GradientNormClipping(gradient_clip_value=1.0))]
+    if valid_data is not None:
+        callbacks.append(
+            ("early_stopping",
+             EarlyStopping(patience=config.n_iter_no_change, load_best=True, sink=_quiet))
+        )
+    if config.verbose >= 1:
+        callbacks.append(("progress", ProgressBar()))
+    loader_args = {} if collate_fn is None else {
+        "iterator_train__collate_fn": collate_fn,
+        "iterator_valid__collate_fn": collate_fn,
+    }
+    if not any(p.requires_grad for p in module.parameters()):
+        raise ValueError("The module has no trainable parameters.")
+    net = _WeightedNet(
+        module,
+        criterion=torch.nn.CrossEntropyLoss,
+        criterion__reduction="none",
+        optimizer=torch.optim.AdamW,
+        optimizer__weight_decay=config.weight_decay,
+        lr=config.lr,
+        max_epochs=config.max_epochs,
+        batch_size=config.batch_size,
+        iterator_train__shuffle=True,
+        train_split=None if valid_data is None else predefined_split(valid_data),
+        callbacks=callbacks,
+        device=config.device,
+        autocast_dtype=config.dtype,
+        verbose=int(config.verbose >= 2),
+        **loader_args,
+    )
+    net.fit(train_data, y=None)
+    return _history(net)
+
+
+def _quiet(*args, **kwargs):
+    """Early-stopping message sink: stay silent."""
+
+
+def _history(net) -> list[dict]:
+    keys = {"epoch": "epoch", "train_loss": "train_loss", "valid_loss": "valid_loss",
+            "valid_acc": "valid_accuracy", "dur": "duration"}
+    return [
+        {new: float(row[old]) if old != "epoch" else int(row[old])
+         for old, new in keys.items() if old in row}
+        for row in net.history
+    ]
