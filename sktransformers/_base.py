@@ -139,7 +139,8 @@ class BaseTransformerClassifier(TorchPicklingMixin, TextInputMixin, ClassifierMi
 
     def predict(self, X):
         """The most probable class of each text."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 def count_params(module, trainable_only=False) -> int:

@@ -99,6 +99,6 @@ def seed_everything(random_state) -> int | None:
     else:
         seed = int(random_state)
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeding the global generator is the point
     torch.manual_seed(seed)
     return seed

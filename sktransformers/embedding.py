@@ -197,14 +197,17 @@ class TransformerFeatureClassifier(TextInputMixin, ClassifierMixin, BaseEstimato
 
     def predict(self, X):
         """The predicted class of each text."""
-        return self.estimator_.predict(self._embed(X))
+        Z = self._embed(X)
+        return self.estimator_.predict(Z)
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities from the downstream estimator."""
-        return self.estimator_.predict_proba(self._embed(X))
+        Z = self._embed(X)
+        return self.estimator_.predict_proba(Z)
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
         """Decision scores from the downstream estimator."""
-        return self.estimator_.decision_function(self._embed(X))
+        Z = self._embed(X)
+        return self.estimator_.decision_function(Z)

@@ -6,8 +6,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch.dataset import Dataset
 from sklearn.utils._param_validation import Interval
+from skorch.dataset import Dataset
 
 from ._base import TRAINING_CONSTRAINTS, BaseTransformerClassifier, count_params
 from ._encoder import FrozenEncoder

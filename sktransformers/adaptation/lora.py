@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+
+from ._peft import apply_peft
 
 
 @dataclass
@@ -23,7 +24,7 @@ class LoRA:
     merge: bool = True
 
     def prepare(self, backbone, model_path):
-        from peft import LoraConfig, TaskType, get_peft_model
+        from peft import LoraConfig, TaskType
 
         target = self.target_modules
         config = LoraConfig(
@@ -33,15 +34,7 @@ class LoRA:
             lora_dropout=self.lora_dropout,
             target_modules=list(target) if isinstance(target, (list, tuple)) else target,
         )
-        try:
-            with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in v5
-            warnings.simplefilter("ignore", FutureWarning)
-            return get_peft_model(backbone, config)
-        except ValueError as exc:
-            raise ValueError(
-                f"LoRA could not be applied to this backbone: {exc}. Pass target_modules "
-                "with names of its linear layers, e.g. ['query', 'value'] for BERT."
-            ) from exc
+        return apply_peft(backbone, config)
 
     def finalize(self, backbone):
         return backbone.merge_and_unload() if self.merge else backbone

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+
+from ._peft import apply_peft
 
 
 @dataclass
@@ -18,7 +19,7 @@ class PromptTuning:
     init_text: str | None = None
 
     def prepare(self, backbone, model_path):
-        from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
+        from peft import PromptTuningConfig, PromptTuningInit, TaskType
 
         init = {}
         if self.init_text:
@@ -32,9 +33,7 @@ class PromptTuning:
             num_virtual_tokens=self.n_virtual_tokens,
             **init,
         )
-        with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in v5
-            warnings.simplefilter("ignore", FutureWarning)
-            return get_peft_model(backbone, config)
+        return apply_peft(backbone, config)
 
     def finalize(self, backbone):
         return backbone

@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny random BERT, toy data, and the estimator matrix."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tiny_models import make_tiny_bert
+
+warnings.filterwarnings("ignore", message=".*Token type ids are not supported.*")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+POS = ["good film", "great movie", "nice story", "love this film", "best plot", "fun actor"]
+NEG = ["bad film", "awful movie", "boring story", "hate this film", "worst plot", "dull actor"]
+NEU = ["the city", "a name", "the year", "a person", "the place", "a number"]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture
+def binary_data():
+    X = POS * 2 + NEG * 2
+    y = ["pos"] * 12 + ["neg"] * 12
+    return X, y
+
+
+@pytest.fixture
+def multiclass_data():
+    X = POS * 2 + NEG * 2 + NEU * 2
+    y = [2] * 12 + [0] * 12 + [1] * 12
+    return X, y
+
+
+def shared_dataset(name: str) -> Path:
+    """The folder of a shared dataset, or a skip saying why it is missing."""
+    folder = SHARED_DATASETS / name
+    if not folder.is_dir():
+        pytest.skip(f"shared dataset folder {folder} is absent; slow tests need ../shared/datasets")
+    return folder
