@@ -7,6 +7,7 @@ extra). Any Hugging Face hub id or local model directory works too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import logging
@@ -62,12 +63,35 @@ def model_identity(path: str) -> str:
     return str(local.resolve()) if local.exists() else path
 
 
+@contextlib.contextmanager
+def _quiet_loading(path: str):
+    """Silence transformers' load-time chatter and turn load failures into clear errors."""
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity(logging.ERROR)  # no "weights not used: pooler" noise
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    except OSError as exc:
+        raise ValueError(
+            f"Could not load model={path!r}: {exc}. Pass an existing local model folder, "
+            "a hub id available offline, or None for the packaged default."
+        ) from exc
+    finally:
+        hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 @functools.lru_cache(maxsize=8)
 def load_tokenizer(path: str):
     """Load (once per process) the fast tokenizer of ``path``."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    with _quiet_loading(path):
+        tokenizer = AutoTokenizer.from_pretrained(path)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(
             f"{path!r} has no fast tokenizer; sktransformers needs one (a tokenizer.json)."
@@ -80,24 +104,9 @@ def load_tokenizer(path: str):
 def load_backbone(path: str) -> torch.nn.Module:
     """Load a fresh copy of the bare transformer (no task head) from ``path``."""
     from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
 
-    previous = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity(logging.ERROR)  # no "weights not used: pooler" noise
-    hf_logging.disable_progress_bar()
-    try:
-        backbone = AutoModel.from_pretrained(path)
-    except OSError as exc:
-        raise ValueError(
-            f"Could not load model={path!r}: {exc}. Pass an existing local model folder, "
-            "a hub id available offline, or None for the packaged default."
-        ) from exc
-    finally:
-        hf_logging.set_verbosity(previous)
-        if bars:
-            hf_logging.enable_progress_bar()
-    return backbone
+    with _quiet_loading(path):
+        return AutoModel.from_pretrained(path)
 
 
 @functools.lru_cache(maxsize=4)
