@@ -115,8 +115,9 @@ class TransformerFeatureClassifier(TextInputMixin, ClassifierMixin, BaseEstimato
     Parameters
     ----------
     estimator : classifier, default=None
-        Any scikit-learn classifier; ``None`` means
-        ``LogisticRegression(max_iter=1000)``.
+        Any scikit-learn classifier; it is cloned in ``fit``, never modified.
+        ``None`` means ``LogisticRegression(max_iter=1000)``; nested parameters
+        such as ``estimator__C`` work with the default too.
     model : str or path, default=None
     pooling : {"mean", "cls"}, default="mean"
     normalize : bool, default=True
@@ -170,6 +171,14 @@ class TransformerFeatureClassifier(TextInputMixin, ClassifierMixin, BaseEstimato
     def _estimator(self):
         return LogisticRegression(max_iter=1000) if self.estimator is None else self.estimator
 
+    def set_params(self, **params):
+        """Set parameters; ``estimator__*`` on the default creates its own estimator first."""
+        if self.estimator is None and "estimator" not in params and any(
+            key.startswith("estimator__") for key in params
+        ):
+            self.estimator = self._estimator()
+        return super().set_params(**params)
+
     def fit(self, X, y, sample_weight=None):
         """Embed ``X`` and fit the downstream estimator on the embeddings."""
         self._validate_params()
@@ -193,6 +202,8 @@ class TransformerFeatureClassifier(TextInputMixin, ClassifierMixin, BaseEstimato
 
     def _embed(self, X):
         check_is_fitted(self, "estimator_")
+        runtime = ("batch_size", "cache", "device", "precision", "verbose")
+        self.embedder_.set_params(**{k: getattr(self, k) for k in runtime})
         return self.embedder_.transform(X)
 
     def predict(self, X):
