@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from estimators import make
 from sktransformers._device import autocast, resolve_device, resolve_precision, seed_everything
+
+from estimators import make
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 
@@ -43,10 +44,10 @@ def test_autocast_runs_in_bf16_on_cpu():
 
 def test_seed_everything_repeats_draws():
     seed_everything(3)
-    first = (np.random.rand(), torch.rand(1).item())
+    first = (np.random.rand(), torch.rand(1).item())  # noqa: NPY002 - the global generator
     seed_everything(np.random.RandomState(0))
     seed_everything(3)
-    assert (np.random.rand(), torch.rand(1).item()) == first
+    assert (np.random.rand(), torch.rand(1).item()) == first  # noqa: NPY002
     assert seed_everything(None) is None
 
 

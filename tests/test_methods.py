@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from estimators import make
 from sktransformers._loading import load_backbone, load_tokenizer
 from sktransformers.adaptation import PromptTuning
+
+from estimators import make
 
 
 def _backbone_state(backbone):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 from sklearn.utils import estimator_checks as ec
 
-from estimators import CLASSIFIERS
 from sktransformers import TransformerEmbedder
+
+from estimators import CLASSIFIERS
 
 ESTIMATORS = {name: cls for name, (cls, _) in CLASSIFIERS.items()}
 ESTIMATORS["embedder"] = TransformerEmbedder

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from estimators import CLASSIFIERS, TRAINABLE, make
 from sktransformers import TransformerEmbedder
 from sktransformers._loading import resolve_model
 from sktransformers._validation import check_labels, check_texts
+
+from estimators import CLASSIFIERS, TRAINABLE, make
 
 ALL = list(CLASSIFIERS)
 
@@ -106,7 +107,9 @@ def test_early_stopping_split_too_small(tiny_bert):
 
 
 @pytest.mark.parametrize("param, value, message", [
-    ("r", 0, "r"), ("n_virtual_tokens", 0, "n_virtual_tokens"), ("head_hidden", (0,), "head_hidden"),
+    ("r", 0, "r"),
+    ("n_virtual_tokens", 0, "n_virtual_tokens"),
+    ("head_hidden", (0,), "head_hidden"),
 ])
 def test_bad_method_parameters(param, value, message, tiny_bert, binary_data):
     name = {"r": "lora", "n_virtual_tokens": "prompt", "head_hidden": "head"}[param]
