@@ -45,3 +45,19 @@ def shared_dataset(name: str) -> Path:
     if not folder.is_dir():
         pytest.skip(f"shared dataset folder {folder} is absent; slow tests need ../shared/datasets")
     return folder
+
+
+@pytest.fixture(scope="session")
+def sst2_sample():
+    """A seeded 1,000-text SST-2 training sample and the 872-sentence test split.
+
+    SST-2's training split mixes short phrases with sentences while its test
+    split holds whole sentences; the sample is drawn from training rows of at
+    least five words so that it consists of sentence-like texts.
+    """
+    pd = pytest.importorskip("pandas")
+    folder = shared_dataset("sst2")
+    train = pd.read_csv(folder / "train.csv")
+    train = train[train.text.str.split().str.len() >= 5].sample(1000, random_state=0)
+    test = pd.read_csv(folder / "test.csv")
+    return train.text, train.label, test.text, test.label
