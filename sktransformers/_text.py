@@ -74,3 +74,48 @@ def length_sorted_batches(encodings, batch_size: int):
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         yield idx, [(encodings[i], -1) for i in idx]
+
+
+class LengthGroupedBatches(torch.utils.data.Sampler):
+    """Shuffled batches of similar-length texts, so training pads little.
+
+    Each epoch the texts are shuffled, cut into groups of ``group`` batches,
+    each group sorted by length and cut into batches, and the batch order is
+    shuffled. Randomness comes from torch's generator (seeded by
+    ``random_state``). This is what ``group_by_length`` does in the
+    transformers Trainer, on by default here.
+    """
+
+    def __init__(self, lengths, batch_size: int, group: int = 50, generator=None):
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.group = group
+        self.generator = generator
+
+    def __len__(self):
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths), generator=self.generator).numpy()
+        span = self.batch_size * self.group
+        batches = []
+        for start in range(0, len(order), span):
+            chunk = order[start : start + span]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size].tolist()
+                        for i in range(0, len(chunk), self.batch_size)]
+        for i in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[i]
+
+
+class LengthGroupedLoader(torch.utils.data.DataLoader):
+    """A training ``DataLoader`` over a :class:`TextDataset` with length-grouped batches.
+
+    Accepts skorch's ``batch_size`` and ``shuffle`` arguments (``shuffle`` is
+    implied by the sampler).
+    """
+
+    def __init__(self, dataset, batch_size=32, shuffle=True, **kwargs):
+        lengths = [len(e["input_ids"]) for e in dataset.encodings]
+        sampler = LengthGroupedBatches(lengths, batch_size)
+        super().__init__(dataset, batch_sampler=sampler, **kwargs)

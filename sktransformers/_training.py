@@ -52,7 +52,8 @@ class TrainConfig:
     verbose: int
 
 
-def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None):
+def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None,
+          train_loader=None):
     """Train ``module`` on ``train_data`` with AdamW; return the epoch history.
 
     Parameters
@@ -67,6 +68,9 @@ def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None):
     config : TrainConfig
     collate_fn : callable, optional
         Batches items (dynamic padding for texts).
+    train_loader : DataLoader class, optional
+        How training batches are drawn (length-grouped for texts); skorch's
+        default shuffled loader otherwise.
 
     Returns
     -------
@@ -86,6 +90,8 @@ def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None):
         "iterator_train__collate_fn": collate_fn,
         "iterator_valid__collate_fn": collate_fn,
     }
+    if train_loader is not None:
+        loader_args["iterator_train"] = train_loader
     if not any(p.requires_grad for p in module.parameters()):
         raise ValueError("The module has no trainable parameters.")
     net = _WeightedNet(

@@ -189,9 +189,14 @@ def format_table(results: pd.DataFrame) -> str:
     shown["trainable_params"] = shown.trainable_params.map("{:,}".format)
     shown["peak_rss_mb"] = shown.peak_rss_mb.map("{:.0f}".format)
     shown["peak_cuda_mb"] = shown.peak_cuda_mb.map("{:.0f}".format)
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
-    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    return markdown_table(shown)
+
+
+def markdown_table(frame: pd.DataFrame, fmt=str) -> str:
+    """A DataFrame as a Markdown table, each cell written with ``fmt``."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    rows = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
 
 

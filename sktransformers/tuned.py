@@ -15,7 +15,7 @@ from ._base import TRAINING_CONSTRAINTS, BaseTransformerClassifier, count_params
 from ._inference import run_module
 from ._loading import clamp_max_length, load_backbone, load_tokenizer, resolve_model
 from ._modules import Encoder, TextClassifier, make_head
-from ._text import Collator, TextDataset, tokenize
+from ._text import Collator, LengthGroupedLoader, TextDataset, tokenize
 from ._training import train
 from .adaptation import FullFinetuning, LoRA, PromptTuning
 
@@ -47,7 +47,7 @@ class _AdaptedClassifier(BaseTransformerClassifier):
                 TextDataset([encodings[i] for i in idx], y[idx], weights[idx]) for idx in split
             )
         history = train(module, train_data, valid_data, self._train_config(device, dtype),
-                        collate_fn=Collator(self.tokenizer_))
+                        collate_fn=Collator(self.tokenizer_), train_loader=LengthGroupedLoader)
         module.encoder.backbone = adaptation.finalize(module.encoder.backbone)
         self.module_ = module.eval()
         return history, n_trainable, n_total
