@@ -6,17 +6,21 @@ Every adaptation method is a scikit-learn estimator with ``fit``, ``predict``,
 """
 
 from ._cache import EmbeddingCache, embedding_cache
+from .adapter import AdapterClassifier
 from .embedding import TransformerEmbedder, TransformerFeatureClassifier
 from .head import HeadFinetuneClassifier
-from .tuned import FullFinetuneClassifier, LoRAClassifier, PromptTunedClassifier
+from .prompting import PrefixTunedClassifier, PromptTunedClassifier
+from .tuned import FullFinetuneClassifier, LoRAClassifier
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdapterClassifier",
     "EmbeddingCache",
     "FullFinetuneClassifier",
     "HeadFinetuneClassifier",
     "LoRAClassifier",
+    "PrefixTunedClassifier",
     "PromptTunedClassifier",
     "TransformerEmbedder",
     "TransformerFeatureClassifier",

@@ -24,7 +24,8 @@ from ._loading import load_frozen_backbone, resolve_model
 from ._profiling import Measure
 from .embedding import TransformerFeatureClassifier
 from .head import HeadFinetuneClassifier
-from .tuned import FullFinetuneClassifier, LoRAClassifier, PromptTunedClassifier
+from .prompting import PromptTunedClassifier
+from .tuned import FullFinetuneClassifier, LoRAClassifier
 
 
 def _tfidf(model, device, seed, verbose):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny_models import make_tiny_bert
+from tiny_models import make_tiny_bert, make_tiny_llama
 
 warnings.filterwarnings("ignore", message=".*Token type ids are not supported.*")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,6 +23,11 @@ NEU = ["the city", "a name", "the year", "a person", "the place", "a number"]
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory):
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory):
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture

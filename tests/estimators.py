@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from sktransformers import (
+    AdapterClassifier,
     FullFinetuneClassifier,
     HeadFinetuneClassifier,
     LoRAClassifier,
+    PrefixTunedClassifier,
     PromptTunedClassifier,
     TransformerFeatureClassifier,
 )
@@ -18,6 +20,9 @@ CLASSIFIERS = {
     "full": (FullFinetuneClassifier, {**TRAIN, "lr": 1e-3}),
     "lora": (LoRAClassifier, {**TRAIN, "r": 2, "lr": 1e-2}),
     "prompt": (PromptTunedClassifier, {**TRAIN, "n_virtual_tokens": 3, "lr": 1e-2}),
+    "prefix": (PrefixTunedClassifier, {**TRAIN, "n_virtual_tokens": 3, "lr": 1e-2,
+                                       "prefix_projection_dim": 8}),
+    "adapter": (AdapterClassifier, {**TRAIN, "bottleneck_dim": 4, "lr": 1e-2}),
 }
 
 TRAINABLE = [name for name in CLASSIFIERS if name != "feature"]

@@ -6,8 +6,10 @@ trained module into the one used for prediction (``finalize``). The estimator
 adds the classification head, which always trains.
 """
 
+from .adapters import Adapters
 from .full import FullFinetuning
 from .lora import LoRA
+from .prefix import PrefixTuning
 from .prompt import PromptTuning
 
-__all__ = ["FullFinetuning", "LoRA", "PromptTuning"]
+__all__ = ["Adapters", "FullFinetuning", "LoRA", "PrefixTuning", "PromptTuning"]

@@ -1,0 +1,128 @@
+"""Classifiers that keep the backbone frozen and learn virtual tokens: soft prompts, prefixes."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+
+from ._adapted import AdaptedClassifier, doc
+from ._base import TRAINING_CONSTRAINTS
+from .adaptation import PrefixTuning, PromptTuning
+
+
+class PromptTunedClassifier(AdaptedClassifier):
+    __doc__ = doc(
+        """Train soft prompt embeddings prepended to the input (via PEFT) and a head.
+
+    The backbone stays frozen; only ``n_virtual_tokens`` embedding vectors and
+    the head train. Prompt tuning needs a larger learning rate than fine-tuning.
+
+    Parameters
+    ----------
+    n_virtual_tokens : int, default=20
+    prompt_init_text : str or None, default=None
+        Initialise the virtual tokens from this text's token embeddings (e.g.
+        ``"Classify the sentiment of this review"``); random when ``None``.
+{shared}
+
+    Examples
+    --------
+    >>> from sktransformers import PromptTunedClassifier
+    >>> clf = PromptTunedClassifier(n_virtual_tokens=4, max_epochs=1, verbose=0)
+    >>> clf.fit(["a great film", "an awful film"], ["pos", "neg"]).predict(["great"]).shape
+    (1,)
+    """
+    )
+
+    _parameter_constraints = {
+        **TRAINING_CONSTRAINTS,
+        "n_virtual_tokens": [Interval(Integral, 1, None, closed="left")],
+        "prompt_init_text": [str, None],
+    }
+
+    def __init__(self, model=None, *, n_virtual_tokens=20, prompt_init_text=None,
+                 pooling="mean", max_length=128, batch_size=32, max_epochs=5, lr=3e-3,
+                 weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=2, class_weight=None, device="auto", precision="auto",
+                 random_state=None, verbose=1):
+        self.model = model
+        self.n_virtual_tokens = n_virtual_tokens
+        self.prompt_init_text = prompt_init_text
+        self.pooling = pooling
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.device = device
+        self.precision = precision
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _adaptation(self):
+        return PromptTuning(self.n_virtual_tokens, self.prompt_init_text)
+
+
+class PrefixTunedClassifier(AdaptedClassifier):
+    __doc__ = doc(
+        """Train key/value prefixes in every attention layer (prefix tuning) and a head.
+
+    The backbone stays frozen; each layer's attention also attends to
+    ``n_virtual_tokens`` trainable key/value vectors, produced by PEFT's prefix
+    encoder (through a small MLP when ``prefix_projection_dim`` is set, as in
+    the original method). Works with BERT-family encoders and Llama-family
+    decoders (see :mod:`sktransformers.adaptation.prefix` for why we feed the
+    prefixes ourselves rather than through PEFT's model wrapper).
+
+    Parameters
+    ----------
+    n_virtual_tokens : int, default=20
+    prefix_projection_dim : int or None, default=128
+        Width of the reparameterisation MLP; ``None`` trains the prefixes directly.
+{shared}
+
+    Examples
+    --------
+    >>> from sktransformers import PrefixTunedClassifier
+    >>> clf = PrefixTunedClassifier(n_virtual_tokens=4, max_epochs=1, verbose=0)
+    >>> clf.fit(["a great film", "an awful film"], ["pos", "neg"]).predict(["great"]).shape
+    (1,)
+    """
+    )
+
+    _parameter_constraints = {
+        **TRAINING_CONSTRAINTS,
+        "n_virtual_tokens": [Interval(Integral, 1, None, closed="left")],
+        "prefix_projection_dim": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(self, model=None, *, n_virtual_tokens=20, prefix_projection_dim=128,
+                 pooling="mean", max_length=128, batch_size=32, max_epochs=5, lr=5e-3,
+                 weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=2, class_weight=None, device="auto", precision="auto",
+                 random_state=None, verbose=1):
+        self.model = model
+        self.n_virtual_tokens = n_virtual_tokens
+        self.prefix_projection_dim = prefix_projection_dim
+        self.pooling = pooling
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.device = device
+        self.precision = precision
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _adaptation(self):
+        return PrefixTuning(self.n_virtual_tokens, self.prefix_projection_dim)
