@@ -9,6 +9,7 @@ from ._cache import EmbeddingCache, embedding_cache
 from .adapter import AdapterClassifier
 from .embedding import TransformerEmbedder, TransformerFeatureClassifier
 from .head import HeadFinetuneClassifier
+from .in_context import InContextClassifier
 from .prompting import PrefixTunedClassifier, PromptTunedClassifier
 from .tuned import FullFinetuneClassifier, LoRAClassifier
 
@@ -19,6 +20,7 @@ __all__ = [
     "EmbeddingCache",
     "FullFinetuneClassifier",
     "HeadFinetuneClassifier",
+    "InContextClassifier",
     "LoRAClassifier",
     "PrefixTunedClassifier",
     "PromptTunedClassifier",

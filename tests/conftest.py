@@ -21,13 +21,16 @@ NEU = ["the city", "a name", "the year", "a person", "the place", "a number"]
 
 
 @pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory):
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+def tiny_llama(tmp_path_factory):
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory):
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+def tiny_bert(tmp_path_factory, tiny_llama):
+    import estimators
+
+    estimators.TINY_LM["path"] = tiny_llama
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from sktransformers import (
     AdapterClassifier,
     FullFinetuneClassifier,
     HeadFinetuneClassifier,
+    InContextClassifier,
     LoRAClassifier,
     PrefixTunedClassifier,
     PromptTunedClassifier,
@@ -23,9 +24,21 @@ CLASSIFIERS = {
     "prefix": (PrefixTunedClassifier, {**TRAIN, "n_virtual_tokens": 3, "lr": 1e-2,
                                        "prefix_projection_dim": 8}),
     "adapter": (AdapterClassifier, {**TRAIN, "bottleneck_dim": 4, "lr": 1e-2}),
+    "incontext": (InContextClassifier, {"template": "review : {text} \n sentiment : {label}",
+                                        "n_examples": 2, "batch_size": 8,
+                                        "max_text_tokens": 16, "random_state": 0}),
 }
 
-TRAINABLE = [name for name in CLASSIFIERS if name != "feature"]
+TRAINABLE = [name for name in CLASSIFIERS if name not in ("feature", "incontext")]
+
+#: The causal LM for "incontext" (set by the test session; it needs a decoder, the
+#: other estimators take the tiny BERT passed to ``make``).
+TINY_LM = {}
+
+
+def applicable(name, param) -> bool:
+    """Whether estimator ``name`` has parameter ``param``."""
+    return param in CLASSIFIERS[name][0]().get_params()
 
 
 def make(name, model, **overrides):
@@ -33,4 +46,6 @@ def make(name, model, **overrides):
     cls, params = CLASSIFIERS[name]
     if name == "feature":
         return cls(model=model, **{**params, **overrides})
+    if name == "incontext":  # the tiny BERT serves as the retrieval encoder
+        return cls(TINY_LM["path"], embedding_model=model, **{**params, **overrides})
     return cls(model, **{**params, **overrides})

@@ -60,11 +60,12 @@ def test_fit_returns_self_and_string_labels(name, tiny_bert, binary_data):
     np.testing.assert_array_equal(est.classes_, ["neg", "pos"])
     assert set(est.predict(X)) <= {"neg", "pos"}
     assert 0.0 <= est.score(X, y) <= 1.0
-    assert est.n_trainable_params_ > 0
-    if name == "full":  # every weight trains
+    if name == "incontext":  # nothing trains
+        assert est.n_trainable_params_ == 0 < est.n_total_params_
+    elif name == "full":  # every weight trains
         assert est.n_total_params_ == est.n_trainable_params_
     else:
-        assert est.n_total_params_ > est.n_trainable_params_
+        assert est.n_total_params_ > est.n_trainable_params_ > 0
     assert isinstance(est.history_, list)
 
 
@@ -127,7 +128,7 @@ def test_joblib_and_pickle_round_trip(name, tiny_bert, multiclass_data, tmp_path
     np.testing.assert_array_equal(est.predict_proba(X), expected)
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [n for n in ALL if n != "incontext"])
 def test_round_trip_does_not_need_the_model_folder(name, tiny_bert, binary_data, tmp_path):
     import shutil
 
@@ -150,8 +151,8 @@ def test_pipeline_gridsearch_cross_val_score(name, tiny_bert, binary_data):
     pipe = Pipeline([("strip", FunctionTransformer(lambda t: [s.strip() for s in t])),
                      ("clf", make(name, tiny_bert))])
     assert pipe.fit(X, y).predict(X).shape == (24,)
-    grid = GridSearchCV(pipe, {"clf__max_length": [8, 16]}, cv=2).fit(X, y)
-    assert grid.best_params_["clf__max_length"] in (8, 16)
+    grid = GridSearchCV(pipe, {"clf__batch_size": [4, 8]}, cv=2).fit(X, y)
+    assert grid.best_params_["clf__batch_size"] in (4, 8)
     assert len(grid.cv_results_["mean_test_score"]) == 2
     scores = cross_val_score(make(name, tiny_bert), X, y, cv=3)
     assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
@@ -185,7 +186,12 @@ def test_user_inputs_are_not_modified(name, tiny_bert, binary_data):
     X_series, y_array = pd.Series(X), np.asarray(y)
     weights = np.linspace(0.5, 1.5, len(X))
     before = (X_series.copy(), y_array.copy(), weights.copy())
-    make(name, tiny_bert).fit(X_series, y_array, sample_weight=weights).predict(X_series)
+    est = make(name, tiny_bert)
+    if "sample_weight" in inspect.signature(est.fit).parameters:
+        est.fit(X_series, y_array, sample_weight=weights)
+    else:
+        est.fit(X_series, y_array)
+    est.predict(X_series)
     pd.testing.assert_series_equal(X_series, before[0])
     np.testing.assert_array_equal(y_array, before[1])
     np.testing.assert_array_equal(weights, before[2])

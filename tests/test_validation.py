@@ -10,7 +10,7 @@ from sktransformers import TransformerEmbedder
 from sktransformers._loading import resolve_model
 from sktransformers._validation import check_labels, check_texts
 
-from estimators import CLASSIFIERS, TRAINABLE, make
+from estimators import CLASSIFIERS, TRAINABLE, applicable, make
 
 ALL = list(CLASSIFIERS)
 
@@ -69,8 +69,9 @@ BAD_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize("param, value", BAD_PARAMS)
+@pytest.mark.parametrize("name, param, value", [
+    (name, param, value) for name in ALL for param, value in BAD_PARAMS if applicable(name, param)
+])
 def test_bad_parameters(name, param, value, tiny_bert, binary_data):
     with pytest.raises(ValueError, match=param):
         make(name, tiny_bert, **{param: value}).fit(*binary_data)

