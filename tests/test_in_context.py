@@ -1,0 +1,137 @@
+"""InContextClassifier: exact scoring, demonstration selection, calibration, prompts."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+
+from sktransformers import InContextClassifier
+from sktransformers._causal_lm import load_causal_lm, score_labels, score_labels_naively
+from sktransformers._loading import load_tokenizer
+
+TEMPLATE = "review : {text} \n sentiment : {label}"
+X = ["good film", "bad film", "great movie", "awful plot", "nice story", "boring actor"] * 2
+Y = ["positive", "negative"] * 6
+
+
+def _ids(tok, texts):
+    return [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+
+@pytest.mark.parametrize("prefix_text", ["", "review : good \n sentiment : positive \n\n"])
+@pytest.mark.parametrize("batch_size", [1, 4, 64])
+def test_cached_batched_scoring_equals_naive(tiny_llama, prefix_text, batch_size):
+    model, tok = load_causal_lm(tiny_llama), load_tokenizer(tiny_llama)
+    prefix = tok(prefix_text)["input_ids"] if prefix_text else []
+    queries = _ids(tok, ["review : bad", "review : a very long and boring film story", "the"])
+    # three labels, two sharing their leading token, of different lengths
+    labels = _ids(tok, [" positive", " very good", " very bad film"])
+    fast = score_labels(model, prefix, queries, labels, batch_size=batch_size, device="cpu",
+                        dtype=None, pad_id=tok.pad_token_id)
+    naive = score_labels_naively(model, prefix, queries, labels, device="cpu")
+    np.testing.assert_allclose(fast, naive, rtol=1e-5, atol=1e-5)
+    assert len(set(np.round(fast[0], 6))) == 3
+
+
+def test_predict_proba_is_the_softmax_of_label_likelihoods(tiny_llama):
+    clf = InContextClassifier(tiny_llama, template=TEMPLATE).fit(X, Y)
+    tok = load_tokenizer(tiny_llama)
+    queries = _ids(tok, ["review : good film \n sentiment :"])
+    labels = _ids(tok, [" negative", " positive"])
+    scores = score_labels_naively(load_causal_lm(tiny_llama), [], queries, labels, device="cpu")
+    expected = np.exp(scores) / np.exp(scores).sum()
+    np.testing.assert_allclose(clf.predict_proba(["good film"]), expected, rtol=1e-5)
+    normed = clf.set_params(length_normalize=True).predict_proba(["good film"])
+    assert normed.shape == (1, 2)
+
+
+def test_contextual_calibration_divides_by_content_free_probabilities(tiny_llama):
+    raw = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2,
+                              random_state=0).fit(X, Y)
+    calibrated = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2,
+                                     random_state=0, calibrate=True).fit(X, Y)
+    p, p_cf = raw.predict_proba(X[:3]), raw.predict_proba(["N/A"])[0]
+    expected = (p / p_cf) / (p / p_cf).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(calibrated.predict_proba(X[:3]), expected, rtol=1e-5)
+
+
+def test_label_words_verbalise_classes(tiny_llama):
+    clf = InContextClassifier(tiny_llama, template=TEMPLATE,
+                              label_words={0: "negative", 1: "positive"})
+    clf.fit(X, [0, 1] * 6)
+    same = InContextClassifier(tiny_llama, template=TEMPLATE).fit(X, Y)
+    np.testing.assert_allclose(clf.predict_proba(X), same.predict_proba(X))
+    assert set(clf.predict(X)) <= {0, 1}
+
+
+def test_balanced_selection_takes_classes_in_turn(tiny_llama, multiclass_data):
+    X3, y3 = multiclass_data
+    clf = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=6,
+                              random_state=0).fit(X3, y3)
+    counts = np.bincount(np.asarray(y3)[clf.demonstrations_], minlength=3)
+    assert counts.tolist() == [2, 2, 2]
+    again = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=6,
+                                random_state=0).fit(X3, y3)
+    np.testing.assert_array_equal(clf.demonstrations_, again.demonstrations_)
+
+
+def test_random_selection_depends_on_the_seed(tiny_llama):
+    chosen = [tuple(InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=4,
+                                        selection="random", random_state=s)
+                    .fit(X, Y).demonstrations_) for s in range(4)]
+    assert len(set(chosen)) > 1
+
+
+def test_nearest_selection_retrieves_the_most_similar_text_last(tiny_llama, tiny_bert):
+    pool = ["good film", "awful plot", "the city", "a person", "great movie", "boring actor"]
+    clf = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=3, selection="nearest",
+                              embedding_model=tiny_bert).fit(pool, ["a", "b"] * 3)
+    assert clf.demonstrations_ is None
+    demos = clf._demonstrations_for(["the city", "boring actor"])
+    assert [pool[d[-1]] for d in demos] == ["the city", "boring actor"]
+    assert all(len(set(d)) == 3 for d in demos)
+
+
+def test_long_texts_are_cut_and_demonstrations_dropped_to_fit(tiny_llama):
+    long_texts = ["good film " * 300, "bad film " * 300] * 3
+    clf = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=4, max_text_tokens=40,
+                              max_context=120).fit(long_texts, Y[:6])
+    proba = clf.predict_proba(long_texts)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    prefix, queries = clf._prompts(list(clf.demonstrations_), long_texts[:1],
+                                   [[5], [6, 7]])
+    assert len(prefix) + len(queries[0]) + 2 <= 120
+    assert len(queries[0]) <= 40 + 8
+
+
+def test_template_grid_search_picks_the_best_scoring_template(tiny_llama):
+    templates = [TEMPLATE, "{text} ? {label}", "text : {text} \n answer : {label}"]
+    grid = GridSearchCV(InContextClassifier(tiny_llama, n_examples=2, random_state=0),
+                        {"template": templates}, cv=3).fit(X, Y)
+    scores = grid.cv_results_["mean_test_score"]
+    assert grid.best_params_["template"] == templates[int(np.argmax(scores))]
+    assert len(grid.cv_results_["params"]) == 3
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"template": "no fields here"}, "must contain both"),
+    ({"template": "{label} before {text}"}, "must come before"),
+    ({"template": "{text} {other} {label}"}, "field other than"),
+    ({"label_words": {"positive": "good"}}, "no word for class"),
+    ({"label_words": {"positive": "x", "negative": "x"}}, "distinct"),
+    ({"n_examples": 50}, "only 12 training texts"),
+])
+def test_prompt_errors_name_the_fix(tiny_llama, params, message):
+    with pytest.raises(ValueError, match=message):
+        InContextClassifier(tiny_llama, **{"template": TEMPLATE, **params}).fit(X, Y)
+
+
+def test_pickle_refers_to_the_model_instead_of_copying_it(tiny_llama):
+    clf = InContextClassifier(tiny_llama, template=TEMPLATE).fit(X, Y)
+    blob = pickle.dumps(clf)
+    weights = sum(p.numel() * 4 for p in load_causal_lm(tiny_llama).parameters())
+    assert len(blob) < weights
+    np.testing.assert_array_equal(pickle.loads(blob).predict_proba(X), clf.predict_proba(X))
