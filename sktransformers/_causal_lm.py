@@ -103,10 +103,41 @@ def _cache_arg(model) -> str:
     return cache_argument(model)
 
 
+def _padded(seqs, pad_id):
+    width = max(map(len, seqs))
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    return ids, mask
+
+
+def _forward(model, kv, n_prefix, seqs, pad_id, device, dtype):
+    """Logits of right-padded ``seqs`` that continue the cached prefix ``kv``."""
+    from transformers import DynamicCache
+
+    ids, mask = _padded(seqs, pad_id)
+    kwargs = {}
+    if kv is not None:
+        kwargs[_cache_arg(model)] = DynamicCache(
+            [(k.expand(len(seqs), -1, -1, -1), v.expand(len(seqs), -1, -1, -1)) for k, v in kv],
+            config=model.config)
+        mask = torch.cat([torch.ones(len(seqs), n_prefix, dtype=torch.long), mask], 1)
+    with autocast(device, dtype):
+        return model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                     use_cache=kv is not None, **kwargs).logits
+
+
 @torch.inference_mode()
 def score_labels(model, prefix_ids, queries, labels, *, batch_size, device, dtype,
                  pad_id=0) -> np.ndarray:
     """Summed log-probabilities of each label's tokens after ``prefix + query``.
+
+    When every label is one token, one forward pass per query scores all labels
+    (the next-token distribution at the query's last token); otherwise each
+    (query, label) pair is a sequence and pairs are batched. Either way the
+    shared prefix runs once and its key/value cache is reused.
 
     Parameters
     ----------
@@ -122,29 +153,22 @@ def score_labels(model, prefix_ids, queries, labels, *, batch_size, device, dtyp
     -------
     scores : ndarray of shape (n_queries, n_labels)
     """
-    from transformers import DynamicCache
-
     kv = _prefix_kv(model, prefix_ids, device, dtype) if prefix_ids else None
-    pairs = [(q, j) for q in range(len(queries)) for j in range(len(labels))]
     scores = np.zeros((len(queries), len(labels)))
+    if all(len(label) == 1 for label in labels):
+        first = torch.tensor([label[0] for label in labels])
+        for start in range(0, len(queries), batch_size):
+            seqs = queries[start : start + batch_size]
+            logits = _forward(model, kv, len(prefix_ids), seqs, pad_id, device, dtype)
+            last = torch.tensor([len(q) - 1 for q in seqs], device=logits.device)
+            rows = torch.log_softmax(logits[torch.arange(len(seqs)), last].float(), dim=-1)
+            scores[start : start + len(seqs)] = rows[:, first.to(rows.device)].cpu().numpy()
+        return scores
+    pairs = [(q, j) for q in range(len(queries)) for j in range(len(labels))]
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         seqs = [queries[q] + labels[j] for q, j in chunk]
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for row, seq in enumerate(seqs):
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        kwargs = {}
-        if kv is not None:
-            kwargs[_cache_arg(model)] = DynamicCache(
-                [(k.expand(len(seqs), -1, -1, -1), v.expand(len(seqs), -1, -1, -1))
-                 for k, v in kv], config=model.config)
-            mask = torch.cat([torch.ones(len(seqs), len(prefix_ids), dtype=torch.long), mask], 1)
-        with autocast(device, dtype):
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                           use_cache=kv is not None, **kwargs).logits
+        logits = _forward(model, kv, len(prefix_ids), seqs, pad_id, device, dtype)
         for row, (q, j) in enumerate(chunk):
             n_q, label = len(queries[q]), labels[j]
             positions = torch.arange(n_q - 1, n_q - 1 + len(label), device=logits.device)

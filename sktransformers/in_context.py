@@ -50,9 +50,14 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         ``"balanced"``: the same examples for every query, classes in turn;
         ``"random"``: the same random examples for every query; ``"nearest"``: for
         each query the most similar training texts by embedding (most similar last).
-    calibrate : bool, default=False
-        Contextual calibration: divide the label probabilities by those the same
-        prompt gives the content-free input ``"N/A"``, then renormalise.
+    calibrate : {False, "content_free", "prior"} or bool, default=False
+        Correct the model's bias towards some labels by dividing the label
+        probabilities by reference ones and renormalising. ``"content_free"`` (or
+        ``True``): the probabilities the same prompt gives the content-free input
+        ``"N/A"`` (contextual calibration, Zhao et al. 2021). ``"prior"``: the mean
+        probabilities the prompt gives up to 64 training texts outside the
+        demonstrations, computed in ``fit`` (needs the same demonstrations for
+        every text, so not with ``selection="nearest"``).
     length_normalize : bool, default=False
         Score a label by the mean instead of the sum of its tokens' log-probabilities
         (the sum is the label's likelihood; the mean stops long labels losing out).
@@ -100,7 +105,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         "label_words": [dict, None],
         "n_examples": [Interval(Integral, 0, None, closed="left")],
         "selection": [StrOptions({"balanced", "random", "nearest"})],
-        "calibrate": ["boolean"],
+        "calibrate": ["boolean", StrOptions({"content_free", "prior"})],
         "length_normalize": ["boolean"],
         "example_separator": [str],
         "max_text_tokens": [Interval(Integral, 1, None, closed="left")],
@@ -164,10 +169,23 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             self.pool_embeddings_ = self.embedder_.transform(texts)
         elif self.n_examples:
             self.demonstrations_ = self._fixed_demonstrations(y_idx, rng)
+        if self.calibrate == "prior":
+            self.prior_ = self._prior(rng)
         self.history_ = []
         self.n_trainable_params_ = 0
         self.n_total_params_ = sum(p.numel() for p in model.parameters())
         return self
+
+    def _prior(self, rng, n=64) -> np.ndarray:
+        """Mean label probabilities the prompt gives training texts outside the demonstrations."""
+        if self.selection == "nearest" and self.n_examples:
+            raise ValueError(
+                "calibrate='prior' needs the same demonstrations for every text; with "
+                "selection='nearest' use calibrate='content_free' or False."
+            )
+        used = set() if self.demonstrations_ is None else set(self.demonstrations_.tolist())
+        rows = [r for r in rng.permutation(len(self.pool_texts_)) if r not in used][:n]
+        return self._raw_proba([self.pool_texts_[r] for r in rows]).mean(axis=0)
 
     def _verbalizer(self) -> list[str]:
         if self.label_words is None:
@@ -196,22 +214,49 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Normalised label likelihoods (optionally calibrated), columns as ``classes_``."""
         check_is_fitted(self, "classes_")
-        texts = check_texts(X)
+        proba = self._raw_proba(check_texts(X))
+        if self.calibrate == "prior":
+            proba = _rescale(proba, self.prior_)
+        return proba
+
+    def _raw_proba(self, texts):
+        """Label probabilities; with content-free calibration, already divided."""
+        content_free = self.calibrate in (True, "content_free")
         device, dtype = self._device_dtype()
         model = load_causal_lm(self.model_path_).to(device)
-        demos = self._demonstrations_for(texts)
         labels = self._label_tokens()
-        proba = np.empty((len(texts), len(self.classes_)))
-        groups: dict[tuple, list[int]] = {}
-        for i, rows in enumerate(demos):
-            groups.setdefault(tuple(rows), []).append(i)
-        for rows, members in groups.items():
-            prefix, queries = self._prompts(list(rows), [texts[i] for i in members], labels)
-            scores = score_labels(model, prefix, queries, labels, batch_size=self.batch_size,
-                                  device=device, dtype=dtype,
-                                  pad_id=self.tokenizer_.pad_token_id or 0)
-            proba[members] = self._to_proba(scores, labels)
-        return proba
+        demos = self._demonstrations_for(texts)
+        shared = all(d == demos[0] for d in demos)
+        groups = [(demos[0], list(range(len(texts))))] if shared else [
+            (d, [i]) for i, d in enumerate(demos)]
+        prefixes, queries, owners, group_of = [], [], [], []
+        for g, (rows, members) in enumerate(groups):
+            prefix, group_queries = self._prompts(rows, [texts[i] for i in members], labels,
+                                                  content_free)
+            prefixes.append(prefix)
+            queries += group_queries
+            group_of += [g] * len(group_queries)
+            owners += members + ([-1] if content_free else [])  # -1: the content-free row
+        if not shared:  # different demonstrations per query: no common prefix to cache
+            queries = [prefixes[g] + q for g, q in zip(group_of, queries, strict=True)]
+            prefixes = [[]]
+        scores = score_labels(model, prefixes[0], queries, labels, batch_size=self.batch_size,
+                              device=device, dtype=dtype, pad_id=self.tokenizer_.pad_token_id or 0)
+        if self.length_normalize:
+            scores = scores / np.array([len(t) for t in labels])[None, :]
+        proba = _softmax(scores)
+        owners = np.asarray(owners)
+        if not content_free:
+            return proba
+        # each group's content-free row follows its members
+        out = np.empty((len(texts), len(labels)))
+        cf_rows = np.flatnonzero(owners < 0)
+        start = 0
+        for cf in cf_rows:
+            members = owners[start:cf]
+            out[members] = _rescale(proba[start:cf], proba[cf])
+            start = cf + 1
+        return out
 
     def _demonstrations_for(self, texts) -> list[list[int]]:
         if not self.n_examples:
@@ -238,12 +283,12 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             return text
         return self.tokenizer_.decode(ids[: self.max_text_tokens])
 
-    def _prompts(self, rows, texts, labels):
-        """Token ids of the shared prefix and of each query (plus content-free ones)."""
+    def _prompts(self, rows, texts, labels, content_free=False):
+        """Token ids of the shared prefix and of each query (plus a content-free one)."""
         before, _ = self.template.split("{label}", 1)
         query_template = before.rstrip()
         queries = [self._encode(query_template.format(text=self._cut(t))) for t in texts]
-        if self.calibrate:
+        if content_free:
             queries.append(self._encode(query_template.format(text=CONTENT_FREE)))
         budget = self._context() - max(map(len, queries)) - max(map(len, labels))
         while True:
@@ -274,20 +319,16 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         config = load_causal_lm(self.model_path_).config
         return min(getattr(config, "max_position_embeddings", 2048), 2048)
 
-    def _to_proba(self, scores, labels):
-        if self.length_normalize:
-            scores = scores / np.array([len(t) for t in labels])[None, :]
-        proba = _softmax(scores)
-        if self.calibrate:
-            proba, content_free = proba[:-1], proba[-1]
-            proba = proba / np.maximum(content_free, 1e-12)
-            proba /= proba.sum(axis=1, keepdims=True)
-        return proba
-
     def predict(self, X):
         """The most likely class of each text."""
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+def _rescale(proba, reference):
+    """Divide by reference label probabilities and renormalise (calibration)."""
+    proba = proba / np.maximum(reference, 1e-12)
+    return proba / proba.sum(axis=1, keepdims=True)
 
 
 def _softmax(scores):

@@ -135,3 +135,34 @@ def test_pickle_refers_to_the_model_instead_of_copying_it(tiny_llama):
     weights = sum(p.numel() * 4 for p in load_causal_lm(tiny_llama).parameters())
     assert len(blob) < weights
     np.testing.assert_array_equal(pickle.loads(blob).predict_proba(X), clf.predict_proba(X))
+
+
+def test_nearest_with_content_free_calibration_uses_each_prompt(tiny_llama, tiny_bert):
+    kw = {"template": TEMPLATE, "n_examples": 2, "selection": "nearest",
+          "embedding_model": tiny_bert}
+    raw = InContextClassifier(tiny_llama, **kw).fit(X, Y)
+    calibrated = InContextClassifier(tiny_llama, calibrate="content_free", **kw).fit(X, Y)
+    queries = ["good film", "awful plot", "the city"]
+    model = load_causal_lm(tiny_llama)
+    labels = raw._label_tokens()
+    expected = []
+    for text, demos in zip(queries, raw._demonstrations_for(queries), strict=True):
+        prefix, (query, cf) = raw._prompts(demos, [text], labels, content_free=True)
+        scores = score_labels_naively(model, prefix, [query, cf], labels, device="cpu")
+        p = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+        expected.append((p[0] / p[1]) / (p[0] / p[1]).sum())
+    np.testing.assert_allclose(calibrated.predict_proba(queries), expected, rtol=1e-5)
+
+
+def test_prior_calibration_divides_by_the_training_mean(tiny_llama):
+    raw = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2,
+                              random_state=0).fit(X, Y)
+    prior = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2, random_state=0,
+                                calibrate="prior").fit(X, Y)
+    assert prior.prior_.shape == (2,) and np.isclose(prior.prior_.sum(), 1.0)
+    p = raw.predict_proba(X)
+    expected = (p / prior.prior_) / (p / prior.prior_).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(prior.predict_proba(X), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="selection='nearest'"):
+        InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2, selection="nearest",
+                            calibrate="prior").fit(X, Y)
