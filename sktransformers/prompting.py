@@ -7,7 +7,7 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval
 
 from ._adapted import AdaptedClassifier, doc
-from ._base import TRAINING_CONSTRAINTS
+from ._base import TRAINING_CONSTRAINTS, store_params
 from .adaptation import PrefixTuning, PromptTuning
 
 
@@ -46,23 +46,7 @@ class PromptTunedClassifier(AdaptedClassifier):
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, class_weight=None, device="auto", precision="auto",
                  random_state=None, verbose=1):
-        self.model = model
-        self.n_virtual_tokens = n_virtual_tokens
-        self.prompt_init_text = prompt_init_text
-        self.pooling = pooling
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.class_weight = class_weight
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _adaptation(self):
         return PromptTuning(self.n_virtual_tokens, self.prompt_init_text)
@@ -106,23 +90,7 @@ class PrefixTunedClassifier(AdaptedClassifier):
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, class_weight=None, device="auto", precision="auto",
                  random_state=None, verbose=1):
-        self.model = model
-        self.n_virtual_tokens = n_virtual_tokens
-        self.prefix_projection_dim = prefix_projection_dim
-        self.pooling = pooling
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.class_weight = class_weight
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _adaptation(self):
         return PrefixTuning(self.n_virtual_tokens, self.prefix_projection_dim)

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval
 
 from ._adapted import AdaptedClassifier, doc
-from ._base import TRAINING_CONSTRAINTS
+from ._base import TRAINING_CONSTRAINTS, store_params
 from .adaptation import FullFinetuning, LoRA
 
 
@@ -32,21 +32,7 @@ class FullFinetuneClassifier(AdaptedClassifier):
                  max_epochs=3, lr=5e-5, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, class_weight=None,
                  device="auto", precision="auto", random_state=None, verbose=1):
-        self.model = model
-        self.pooling = pooling
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.class_weight = class_weight
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _adaptation(self):
         return FullFinetuning()
@@ -98,26 +84,7 @@ class LoRAClassifier(AdaptedClassifier):
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
                  class_weight=None, device="auto", precision="auto", random_state=None,
                  verbose=1):
-        self.model = model
-        self.r = r
-        self.lora_alpha = lora_alpha
-        self.lora_dropout = lora_dropout
-        self.target_modules = target_modules
-        self.merge_weights = merge_weights
-        self.pooling = pooling
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.class_weight = class_weight
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _adaptation(self):
         return LoRA(self.r, self.lora_alpha, self.lora_dropout, self.target_modules,

@@ -115,9 +115,10 @@ def test_prefixes_reach_every_layer(backbone_path):
     assert torch.all(per_layer > 0), "every layer's key and value prefix gets a gradient"
 
 
-def test_prefix_positions_fit_the_position_table(tiny_bert):
+@pytest.mark.parametrize("name", ["prefix", "prompt"])
+def test_virtual_tokens_fit_the_position_table(name, tiny_bert):
     texts = ["good film " * 100, "bad film " * 100] * 4
-    clf = make("prefix", tiny_bert, n_virtual_tokens=8, max_length=512)
+    clf = make(name, tiny_bert, n_virtual_tokens=8, max_length=512)
     clf.fit(texts, ["p", "n"] * 4)
     assert clf.max_length_ == 128 - 8
     assert clf.predict(texts).shape == (8,)
