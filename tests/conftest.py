@@ -47,6 +47,17 @@ def multiclass_data():
     return X, y
 
 
+#: Accuracies measured by the slow tests, printed at the end of the run.
+MEASURED: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASURED:
+        terminalreporter.section("measured accuracies (slow tests)")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
+
+
 def shared_dataset(name: str) -> Path:
     """The folder of a shared dataset, or a skip saying why it is missing."""
     folder = SHARED_DATASETS / name

@@ -21,7 +21,7 @@ from sktransformers import (
     TransformerFeatureClassifier,
 )
 
-from conftest import shared_dataset
+from conftest import MEASURED, shared_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_real_backbone_learns_sst2(name, sst2_sample):
     clf = factory().fit(X_train, y_train)
     accuracy = clf.score(X_test, y_test)
     majority = (y_test == y_train.mode()[0]).mean()
-    print(f"{name}: accuracy {accuracy:.3f} (majority {majority:.3f})")
+    MEASURED.append(f"SST-2 {name}: accuracy {accuracy:.3f} (majority {majority:.3f})")
     assert accuracy >= majority + MAJORITY_MARGIN
     if floor is not None:
         assert accuracy >= floor
@@ -73,5 +73,5 @@ def test_in_context_learns_six_class_trec():
                               n_examples=12, calibrate="prior", random_state=0)
     accuracy = clf.fit(train.text, train.label).score(test.text, test.label)
     majority = (test.label == train.label.mode()[0]).mean()
-    print(f"in-context TREC: accuracy {accuracy:.3f} (majority {majority:.3f})")
+    MEASURED.append(f"TREC in-context: accuracy {accuracy:.3f} (majority {majority:.3f})")
     assert accuracy >= majority + MAJORITY_MARGIN
