@@ -1,0 +1,38 @@
+"""Every benchmark script runs end to end on a tiny size (``--smoke``; nothing written).
+
+Benchmarks are not tests: their numbers live in ``benchmarks/results/``. This only
+checks that each script still runs, so the committed results stay reproducible.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import shared_dataset
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+SCRIPTS = [
+    ["bench_embed.py"],
+    ["bench_gridsearch.py"],
+    ["bench_predict.py"],
+    ["bench_training.py", "--method", "head"],
+    ["bench_training.py", "--method", "full"],
+    ["bench_training.py", "--method", "lora"],
+    ["bench_in_context.py"],
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: " ".join(s))
+def test_benchmark_runs_on_a_tiny_size(script):
+    shared_dataset("sst2")
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script[0]), *script[1:], "--smoke"],
+                          capture_output=True, text=True, timeout=900, cwd=BENCHMARKS.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "smoke run: nothing written" in done.stdout
+    assert "->" in done.stdout  # each benchmark states its targets
