@@ -18,7 +18,7 @@ from sktransformers._causal_lm import load_causal_lm, score_labels_naively
 
 def main():
     args = parse_args(__doc__, n_train=1000, repeats=3)
-    train, test = sst2(args.n_train, args.seed, 8 if args.smoke else 100)
+    train, test = sst2(args.n_train, args.seed, 8 if args.smoke else 60)
     clf = InContextClassifier(template="Review: {text}\nSentiment: {label}", n_examples=8,
                               random_state=args.seed, device=args.device,
                               batch_size=args.batch_size).fit(train.text, train.label)
