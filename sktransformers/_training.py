@@ -100,6 +100,9 @@ def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None,
         criterion__reduction="none",
         optimizer=torch.optim.AdamW,
         optimizer__weight_decay=config.weight_decay,
+        # the fused kernel updates all parameters at once; the default per-parameter
+        # loop dominates full fine-tuning steps on a CPU
+        optimizer__fused=config.device.split(":")[0] in ("cpu", "cuda"),
         lr=config.lr,
         max_epochs=config.max_epochs,
         batch_size=config.batch_size,
