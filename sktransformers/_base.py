@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
-from ._device import DEVICES, PRECISIONS, resolve_device, resolve_precision, seed_everything
+from ._device import PRECISIONS, check_device, resolve_device, resolve_precision, seed_everything
 from ._modules import POOLINGS
 from ._persistence import TorchPicklingMixin
 from ._training import TrainConfig
@@ -58,10 +58,7 @@ class TextInputMixin:
         return tags
 
     def _check_device(self):
-        if not isinstance(self.device, str) or self.device.split(":")[0] not in DEVICES:
-            raise ValueError(
-                f"device={self.device!r} is not supported; use one of {DEVICES} or 'cuda:N'."
-            )
+        check_device(self.device)
 
     def _device_dtype(self):
         """The device and autocast dtype to run on now (re-resolved after loading)."""

@@ -17,6 +17,14 @@ def _device_kind(device: str) -> str:
     return device.split(":", 1)[0]
 
 
+def check_device(device) -> None:
+    """Raise a ``ValueError`` naming the options if ``device`` is not a device name."""
+    if not isinstance(device, str) or _device_kind(device) not in DEVICES:
+        raise ValueError(
+            f"device={device!r} is not supported; use one of {DEVICES} (or 'cuda:N')."
+        )
+
+
 def resolve_device(device: str = "auto") -> str:
     """Return the torch device name to use for ``device``.
 
@@ -29,10 +37,7 @@ def resolve_device(device: str = "auto") -> str:
     >>> resolve_device("cpu")
     'cpu'
     """
-    if not isinstance(device, str) or _device_kind(device) not in DEVICES:
-        raise ValueError(
-            f"device={device!r} is not supported; use one of {DEVICES} (or 'cuda:N')."
-        )
+    check_device(device)
     kind = _device_kind(device)
     if kind == "auto":
         if torch.cuda.is_available():

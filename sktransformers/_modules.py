@@ -37,20 +37,16 @@ def make_head(in_features: int, n_classes: int, hidden=(), dropout: float = 0.1)
 
 
 class Encoder(nn.Module):
-    """A transformer backbone followed by pooling (and optional L2 normalisation)."""
+    """A transformer backbone followed by pooling."""
 
-    def __init__(self, backbone: nn.Module, pooling: str = "mean", normalize: bool = False):
+    def __init__(self, backbone: nn.Module, pooling: str = "mean"):
         super().__init__()
         self.backbone = backbone
         self.pooling = pooling
-        self.normalize = normalize
 
     def forward(self, input_ids, attention_mask, **kwargs):
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        pooled = pool(out.last_hidden_state, attention_mask, self.pooling)
-        if self.normalize:
-            pooled = nn.functional.normalize(pooled.float(), dim=-1)
-        return pooled
+        return pool(out.last_hidden_state, attention_mask, self.pooling)
 
 
 class TextClassifier(nn.Module):
