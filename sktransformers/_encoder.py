@@ -1,13 +1,14 @@
-"""Frozen text encoder: texts -> pooled embeddings, cached per distinct text."""
+"""Frozen text encoder: texts (or pairs, or windows of long texts) -> cached embeddings."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ._cache import embedding_cache
 from ._inference import run_module
 from ._loading import load_frozen_backbone, load_tokenizer, model_identity
-from ._modules import Encoder
+from ._modules import Encoder, pool_windows
 from ._persistence import TorchPicklingMixin
 from ._text import tokenize
 
@@ -33,19 +34,40 @@ class FrozenEncoder(TorchPicklingMixin):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
 
-    def embed(self, texts, *, batch_size, device, dtype, cache=True, verbose=0) -> np.ndarray:
-        """Embed ``texts``; with ``cache``, only texts not seen before are encoded."""
-        key = (self.identity, self.module.pooling, self.max_length, str(dtype))
+    def embed(self, texts, *, batch_size, device, dtype, cache=True, verbose=0, stride=None,
+              chunk_pooling="mean") -> np.ndarray:
+        """Embed ``texts`` (or pairs); with ``cache``, only texts not seen before are encoded.
+
+        With ``stride`` (``long_text="chunk"``), each text is split into overlapping
+        windows; the cache holds every text's window vectors, so changing
+        ``chunk_pooling`` re-encodes nothing, and the windows are pooled here.
+        """
+        key = (self.identity, self.module.pooling, self.max_length, str(dtype), stride)
         unique = list(dict.fromkeys(texts))
         found, missing = embedding_cache.get_many(key, unique) if cache else ({}, unique)
         if missing:
-            self.module.to(device)
-            encodings = tokenize(self.tokenizer, missing, self.max_length)
-            vectors = run_module(
-                self.module, self.tokenizer, encodings, batch_size=batch_size,
-                device=device, dtype=dtype, verbose=verbose, desc="embedding",
-            )
+            vectors = self._encode(missing, stride, batch_size, device, dtype, verbose)
             if cache:
                 embedding_cache.put_many(key, missing, vectors)
             found.update(zip(missing, vectors, strict=True))
-        return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
+        rows = [found[t] for t in texts]
+        if stride is None:
+            return np.stack(rows).astype(np.float32, copy=False)
+        owner = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+        pooled = pool_windows(torch.from_numpy(np.concatenate(rows)), torch.from_numpy(owner),
+                              len(rows), chunk_pooling)
+        return pooled.numpy().astype(np.float32, copy=False)
+
+    def _encode(self, texts, stride, batch_size, device, dtype, verbose) -> list:
+        """One vector per text, or with ``stride`` one ``(n_windows, dim)`` array per text."""
+        self.module.to(device)
+        encodings = tokenize(self.tokenizer, texts, self.max_length, stride)
+        if stride is None:
+            return list(run_module(self.module, self.tokenizer, encodings,
+                                   batch_size=batch_size, device=device, dtype=dtype,
+                                   verbose=verbose, desc="embedding"))
+        windows = [w for e in encodings for w in e["windows"]]
+        flat = run_module(self.module, self.tokenizer, windows, batch_size=batch_size,
+                          device=device, dtype=dtype, verbose=verbose, desc="embedding windows")
+        ends = np.cumsum([len(e["windows"]) for e in encodings])[:-1]
+        return np.split(flat, ends)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 POOLINGS = ("mean", "cls")
+CHUNK_POOLINGS = ("mean", "max", "first")
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -25,6 +26,24 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
+def pool_windows(vectors: torch.Tensor, window_doc: torch.Tensor, n_docs: int,
+                 how: str = "mean") -> torch.Tensor:
+    """Pool window vectors ``(n_windows, dim)`` into one vector per document.
+
+    ``window_doc[i]`` is the document of window ``i``; a document's windows are
+    consecutive and in text order. ``how`` is ``"mean"``, ``"max"`` (element-wise)
+    or ``"first"`` (the first window only).
+    """
+    if how == "first":
+        starts = torch.ones_like(window_doc, dtype=torch.bool)
+        starts[1:] = window_doc[1:] != window_doc[:-1]
+        return vectors[starts]
+    index = window_doc.unsqueeze(1).expand_as(vectors)
+    out = vectors.new_zeros(n_docs, vectors.shape[1])
+    return out.scatter_reduce(0, index, vectors, reduce="mean" if how == "mean" else "amax",
+                              include_self=False)
+
+
 def make_head(in_features: int, n_classes: int, hidden=(), dropout: float = 0.1) -> nn.Module:
     """An MLP head: ``len(hidden)`` hidden layers (ReLU, dropout), then a linear layer."""
     layers: list[nn.Module] = [nn.Dropout(dropout)]
@@ -37,20 +56,25 @@ def make_head(in_features: int, n_classes: int, hidden=(), dropout: float = 0.1)
 
 
 class Encoder(nn.Module):
-    """A transformer backbone followed by pooling."""
+    """A transformer backbone followed by pooling (and window pooling for long texts)."""
 
-    def __init__(self, backbone: nn.Module, pooling: str = "mean"):
+    def __init__(self, backbone: nn.Module, pooling: str = "mean", chunk_pooling: str = "mean"):
         super().__init__()
         self.backbone = backbone
         self.pooling = pooling
+        self.chunk_pooling = chunk_pooling
 
-    def forward(self, input_ids, attention_mask, **kwargs):
+    def forward(self, input_ids, attention_mask, window_doc=None, **kwargs):
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        return pool(out.last_hidden_state, attention_mask, self.pooling)
+        vectors = pool(out.last_hidden_state, attention_mask, self.pooling)
+        if window_doc is None:
+            return vectors
+        n_docs = int(window_doc[-1]) + 1
+        return pool_windows(vectors, window_doc, n_docs, self.chunk_pooling)
 
 
-class TextClassifier(nn.Module):
-    """An :class:`Encoder` with a classification head on top: texts -> logits."""
+class TextModel(nn.Module):
+    """An :class:`Encoder` with a head on top: texts -> one output row per text."""
 
     def __init__(self, encoder: Encoder, head: nn.Module):
         super().__init__()

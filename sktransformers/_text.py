@@ -6,22 +6,63 @@ import numpy as np
 import torch
 
 
-def tokenize(tokenizer, texts: list[str], max_length: int) -> list[dict]:
+def tokenize(tokenizer, texts: list, max_length: int, stride: int | None = None) -> list[dict]:
     """Tokenise all ``texts`` in one call of the fast tokenizer, without padding.
 
-    Returns one dict of token-id lists per text; padding happens per batch in
-    :class:`Collator`, so short batches stay short.
+    Parameters
+    ----------
+    tokenizer : fast tokenizer
+    texts : list of str, or list of (str, str) pairs
+        Pairs are encoded as the backbone expects them (``[CLS] a [SEP] b [SEP]`` with
+        token type ids for BERT-family tokenizers); truncation takes from the longer
+        text first.
+    max_length : int
+    stride : int or None, default=None
+        ``None`` truncates each text to ``max_length`` tokens. An int splits texts
+        longer than that into windows of ``max_length`` tokens overlapping by
+        ``stride`` tokens; each item is then ``{"windows": [encoding, ...]}``.
+
+    Returns
+    -------
+    encodings : list of dict
+        One dict of token-id lists per text; padding happens per batch in
+        :class:`Collator`, so short batches stay short.
     """
-    enc = tokenizer(
-        list(texts),
-        truncation=True,
-        max_length=max_length,
-        padding=False,
-        return_attention_mask=True,
-    )
-    # token_type_ids are left out: single texts use segment 0, the models' default.
-    ids, mask = enc["input_ids"], enc["attention_mask"]
-    return [{"input_ids": ids[i], "attention_mask": mask[i]} for i in range(len(texts))]
+    pairs = bool(texts) and isinstance(texts[0], tuple)
+    args = ([a for a, _ in texts], [b for _, b in texts]) if pairs else (list(texts),)
+    options = {}
+    if stride is not None:
+        if pairs:
+            raise ValueError("long_text='chunk' splits single texts into windows; text pairs "
+                             "are truncated. Use long_text='truncate' for pairs.")
+        room = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+        if not 0 <= stride < room:
+            raise ValueError(
+                f"stride={stride} must be at least 0 and smaller than the {room} text tokens "
+                f"a window holds at max_length={max_length}; lower stride or raise max_length."
+            )
+        options = {"return_overflowing_tokens": True, "stride": stride}
+    enc = tokenizer(*args, truncation="longest_first" if pairs else True,
+                    max_length=max_length, padding=False, return_attention_mask=True,
+                    **options)
+    # single texts use segment 0 (the models' default); pairs keep their segment ids
+    keys = ["input_ids", "attention_mask"]
+    if pairs and "token_type_ids" in enc:
+        keys.append("token_type_ids")
+    rows = [{k: enc[k][i] for k in keys} for i in range(len(enc["input_ids"]))]
+    if stride is None:
+        return rows
+    windows = [{"windows": []} for _ in texts]
+    for row, owner in zip(rows, enc["overflow_to_sample_mapping"], strict=True):
+        windows[owner]["windows"].append(row)
+    return windows
+
+
+def n_tokens(encoding: dict) -> int:
+    """Tokens in one tokenised text (summed over its windows)."""
+    if "windows" in encoding:
+        return sum(len(w["input_ids"]) for w in encoding["windows"])
+    return len(encoding["input_ids"])
 
 
 class TextDataset(torch.utils.data.Dataset):
@@ -48,7 +89,13 @@ class TextDataset(torch.utils.data.Dataset):
 
 
 class Collator:
-    """Pad a list of ``(features, target)`` items to the longest one in the batch."""
+    """Pad a list of ``(features, target)`` items to the longest one in the batch.
+
+    Items holding windows of a long text are flattened into one batch of windows,
+    with ``window_doc`` giving the item each window belongs to. Targets keep their
+    dtype: class indices become ``long``, multi-label rows and regression values
+    ``float32``.
+    """
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
@@ -56,11 +103,19 @@ class Collator:
     def __call__(self, items):
         features = [dict(f) for f, _ in items]
         weights = [f.pop("sample_weight") for f in features if "sample_weight" in f]
-        batch = dict(self.tokenizer.pad(features, padding=True, return_tensors="pt"))
+        if features and "windows" in features[0]:
+            windows = [w for f in features for w in f["windows"]]
+            owner = [i for i, f in enumerate(features) for _ in f["windows"]]
+            batch = dict(self.tokenizer.pad(windows, padding=True, return_tensors="pt"))
+            batch["window_doc"] = torch.tensor(owner, dtype=torch.long)
+        else:
+            batch = dict(self.tokenizer.pad(features, padding=True, return_tensors="pt"))
         if weights:
             batch["sample_weight"] = torch.tensor(weights, dtype=torch.float32)
-        targets = torch.tensor([t for _, t in items], dtype=torch.long)
-        return batch, targets
+        targets = np.asarray([t for _, t in items])
+        if targets.dtype.kind == "f":
+            targets = targets.astype(np.float32)
+        return batch, torch.as_tensor(targets)
 
 
 def length_sorted_batches(encodings, batch_size: int):
@@ -69,7 +124,7 @@ def length_sorted_batches(encodings, batch_size: int):
     Sorting by length before padding means most batches carry little padding;
     callers put the outputs back in input order with the indices.
     """
-    lengths = np.fromiter((len(e["input_ids"]) for e in encodings), dtype=np.int64)
+    lengths = np.fromiter((n_tokens(e) for e in encodings), dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
@@ -116,6 +171,6 @@ class LengthGroupedLoader(torch.utils.data.DataLoader):
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=True, **kwargs):
-        lengths = [len(e["input_ids"]) for e in dataset.encodings]
+        lengths = [n_tokens(e) for e in dataset.encodings]
         sampler = LengthGroupedBatches(lengths, batch_size)
         super().__init__(dataset, batch_sampler=sampler, **kwargs)

@@ -3,6 +3,9 @@
 skorch provides the loop, validation, early stopping, gradient clipping and the
 progress bar; this module only adds what text models need on top of it:
 per-sample weights in the loss, mixed-precision autocast, and a compact history.
+The task (:mod:`sktransformers._tasks`) supplies the loss; single-label tasks
+train a skorch classifier net (it also reports validation accuracy), the others
+skorch's plain ``NeuralNet``.
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from skorch import NeuralNetClassifier
+from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
 from skorch.helper import predefined_split
 
 from ._device import autocast
 
 
-class _WeightedNet(NeuralNetClassifier):
-    """A skorch classifier whose loss honours a ``sample_weight`` entry of the batch."""
+class _WeightedLoss:
+    """skorch net mixin: the loss honours a ``sample_weight`` entry of the batch.
+
+    Per-sample losses with more than one dimension (one per label or output) are
+    averaged over those first, so every task weighs samples the same way.
+    """
 
     def __init__(self, *args, autocast_dtype=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -31,11 +38,21 @@ class _WeightedNet(NeuralNetClassifier):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         losses = self.criterion_(y_pred, y_true.to(y_pred.device))
+        if losses.dim() > 1:
+            losses = losses.flatten(1).mean(1)
         weights = X.get("sample_weight") if isinstance(X, dict) else None
         if weights is None:
             return losses.mean()
         weights = weights.to(losses.device)
         return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
+
+
+class _ClassifierNet(_WeightedLoss, NeuralNetClassifier):
+    """Single-label training (skorch adds validation accuracy)."""
+
+
+class _Net(_WeightedLoss, NeuralNet):
+    """Multi-label and regression training."""
 
 
 @dataclass
@@ -52,7 +69,7 @@ class TrainConfig:
     verbose: int
 
 
-def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None,
+def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=None,
           train_loader=None):
     """Train ``module`` on ``train_data`` with AdamW; return the epoch history.
 
@@ -61,11 +78,13 @@ def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None,
     module : torch.nn.Module
         Returns logits; parameters with ``requires_grad=False`` stay frozen.
     train_data, valid_data : torch Dataset
-        Items are ``(features dict, class index)``. ``valid_data=None`` trains
+        Items are ``(features dict, target)``. ``valid_data=None`` trains
         for ``max_epochs`` with no early stopping; otherwise training stops after
         ``n_iter_no_change`` epochs without a lower validation loss and the best
         epoch's weights are restored.
     config : TrainConfig
+    task : SingleLabel, MultiLabel or Regression
+        Supplies the loss (:meth:`criterion`).
     collate_fn : callable, optional
         Batches items (dynamic padding for texts).
     train_loader : DataLoader class, optional
@@ -76,7 +95,8 @@ def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None,
     -------
     history : list of dict
         One dict per epoch: ``epoch``, ``train_loss``, ``valid_loss``,
-        ``valid_accuracy`` (with validation data) and ``duration`` in seconds.
+        ``valid_accuracy`` (single-label, with validation data) and ``duration`` in
+        seconds.
     """
     callbacks = [("clip", GradientNormClipping(gradient_clip_value=1.0))]
     if valid_data is not None:
@@ -94,10 +114,10 @@ def train(module, train_data, valid_data, config: TrainConfig, collate_fn=None,
         loader_args["iterator_train"] = train_loader
     if not any(p.requires_grad for p in module.parameters()):
         raise ValueError("The module has no trainable parameters.")
-    net = _WeightedNet(
+    net_class = _ClassifierNet if task.kind == "classification" else _Net
+    net = net_class(
         module,
-        criterion=torch.nn.CrossEntropyLoss,
-        criterion__reduction="none",
+        criterion=task.criterion(),
         optimizer=torch.optim.AdamW,
         optimizer__weight_decay=config.weight_decay,
         # the fused kernel updates all parameters at once; the default per-parameter

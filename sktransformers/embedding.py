@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin, clone
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.utils import get_tags
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import HasMethods
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import ENCODER_CONSTRAINTS, TextInputMixin, store_params
+from ._base import ENCODER_CONSTRAINTS, LONG_TEXT_CONSTRAINTS, TextInputMixin, store_params
 from ._encoder import FrozenEncoder
 from ._loading import clamp_max_length, load_frozen_backbone, resolve_model
-from ._validation import check_labels, check_sample_weight, check_texts
+from ._tasks import MultiLabel, classification_task
+from ._validation import check_regression_targets, check_sample_weight, check_texts
 
-EMBEDDER_CONSTRAINTS = {**ENCODER_CONSTRAINTS, "normalize": ["boolean"], "cache": ["boolean"]}
+EMBEDDER_CONSTRAINTS = {
+    **ENCODER_CONSTRAINTS,
+    **LONG_TEXT_CONSTRAINTS,
+    "normalize": ["boolean"],
+    "cache": ["boolean"],
+    "pair_encoding": [StrOptions({"cross", "bi"})],
+}
+
+_ENCODING_DOC = """
+    long_text : {"truncate", "chunk"}, default="truncate"
+        ``"chunk"`` splits texts longer than ``max_length`` into windows overlapping
+        by ``stride`` tokens and pools the window embeddings (``chunk_pooling``);
+        window embeddings are cached, so changing ``chunk_pooling`` encodes nothing.
+    stride : int, default=32
+    chunk_pooling : {"mean", "max", "first"}, default="mean"
+    pair_encoding : {"cross", "bi"}, default="cross"
+        For text pairs (two columns): ``"cross"`` encodes each pair together
+        (``[CLS] a [SEP] b [SEP]``), one embedding per pair; ``"bi"`` embeds both
+        texts separately and returns the standard pair features
+        ``[u, v, |u - v|, u * v]`` (four times as wide)."""
 
 
 class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
@@ -33,7 +55,7 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
     pooling : {"mean", "cls"}, default="mean"
     normalize : bool, default=False
         Scale each embedding to unit L2 norm.
-    max_length : int, default=128
+    max_length : int, default=128{encoding}
     batch_size : int, default=64
     cache : bool, default=True
         Reuse embeddings of texts already encoded with this backbone.
@@ -45,7 +67,8 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
     ----------
     encoder_ : FrozenEncoder
     n_features_out_ : int
-        Embedding width.
+        Embedding width (four times the backbone's for ``"bi"`` pair features, when
+        ``fit`` saw pairs).
 
     Examples
     --------
@@ -57,6 +80,7 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints = EMBEDDER_CONSTRAINTS
 
     def __init__(self, model=None, *, pooling="mean", normalize=False, max_length=128,
+                 long_text="truncate", stride=32, chunk_pooling="mean", pair_encoding="cross",
                  batch_size=64, cache=True, device="auto", precision="auto", verbose=0):
         store_params(self, locals())
 
@@ -64,21 +88,28 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
         """Load the backbone; ``X`` is only validated (nothing is learned)."""
         self._validate_params()
         self._check_device()
-        if X is not None:
-            check_texts(X)
+        bi_pairs = X is not None and isinstance(check_texts(X)[0], tuple) and (
+            self.pair_encoding == "bi")
         path = resolve_model(self.model)
         max_length = clamp_max_length(load_frozen_backbone(path).config, self.max_length)
         self.encoder_ = FrozenEncoder(path, self.pooling, max_length)
-        self.n_features_out_ = self.encoder_.dim
+        self.n_features_out_ = self.encoder_.dim * (4 if bi_pairs else 1)
         return self
 
     def transform(self, X):
-        """Embed texts into an array of shape (n_texts, n_features_out_)."""
+        """Embed texts (or pairs) into an array of shape (n_texts, n_features_out_)."""
         check_is_fitted(self, "encoder_")
         texts = check_texts(X)
+        if isinstance(texts[0], tuple) and self.pair_encoding == "bi":
+            u, v = (self._embed([pair[i] for pair in texts]) for i in (0, 1))
+            return np.hstack([u, v, np.abs(u - v), u * v])
+        return self._embed(texts)
+
+    def _embed(self, texts):
         device, dtype = self._device_dtype()
         Z = self.encoder_.embed(texts, batch_size=self.batch_size, device=device, dtype=dtype,
-                                cache=self.cache, verbose=self.verbose)
+                                cache=self.cache, verbose=self.verbose, stride=self._stride(),
+                                chunk_pooling=self.chunk_pooling)
         if self.normalize:
             Z /= np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
         return Z
@@ -97,12 +128,74 @@ def _estimator_has(attr):
     return check
 
 
-class TransformerFeatureClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
+def _n_coefficients(estimator) -> int:
+    """Coefficients of a fitted linear model (summed over one-vs-rest members)."""
+    members = getattr(estimator, "estimators_", [estimator])
+    return int(sum(np.size(getattr(m, a, 0)) for m in members for a in ("coef_", "intercept_")))
+
+
+class _FeatureModel(TextInputMixin, BaseEstimator):
+    """A scikit-learn model fitted on frozen embeddings (the shared body)."""
+
+    _parameter_constraints = {
+        **EMBEDDER_CONSTRAINTS,
+        "estimator": [HasMethods(["fit", "predict"]), None],
+    }
+
+    def set_params(self, **params):
+        """Set parameters; ``estimator__*`` on the default creates its own estimator first."""
+        if self.estimator is None and "estimator" not in params and any(
+            key.startswith("estimator__") for key in params
+        ):
+            self.estimator = self._estimator()
+        return super().set_params(**params)
+
+    def fit(self, X, y, sample_weight=None):
+        """Embed ``X`` and fit the downstream estimator on the embeddings."""
+        self._validate_params()
+        texts = check_texts(X)
+        targets, estimator = self._targets_and_estimator(y, len(texts))
+        params = {k: getattr(self, k) for k in TransformerEmbedder._parameter_constraints}
+        embedder = TransformerEmbedder(**params).fit(texts[:1])
+        Z = embedder.transform(texts)
+        estimator = clone(estimator)
+        if sample_weight is None:
+            estimator.fit(Z, targets)
+        else:
+            estimator.fit(Z, targets,
+                          sample_weight=check_sample_weight(sample_weight, len(texts)))
+        n_coef = _n_coefficients(estimator)
+        fitted = {"embedder_": embedder, "estimator_": estimator, "history_": [],
+                  "pairs_": isinstance(texts[0], tuple), "n_trainable_params_": n_coef,
+                  "n_total_params_": n_coef + embedder.encoder_.n_params}
+        if hasattr(estimator, "classes_"):
+            fitted["classes_"] = estimator.classes_
+        vars(self).update(fitted)
+        return self
+
+    def _embed(self, X):
+        check_is_fitted(self, "estimator_")
+        texts = check_texts(X)
+        self._check_input_kind(texts, self.pairs_)
+        runtime = ("batch_size", "cache", "device", "precision", "verbose")
+        self.embedder_.set_params(**{k: getattr(self, k) for k in runtime})
+        return self.embedder_.transform(texts)
+
+    def predict(self, X):
+        """The downstream estimator's prediction for each text."""
+        Z = self._embed(X)
+        return self.estimator_.predict(Z)
+
+
+class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
     """A scikit-learn classifier trained on frozen transformer embeddings.
 
     The backbone is not trained. Texts are embedded once (cached across
     clones, folds and grid points) and ``estimator`` is fitted on the
-    embeddings; tune it with nested names such as ``estimator__C``.
+    embeddings; tune it with nested names such as ``estimator__C``. A 2-D
+    indicator ``y`` (multi-label) goes to ``estimator`` as it is when it supports
+    several outputs (its ``multi_output`` tag, e.g. ``KNeighborsClassifier``),
+    else to a ``OneVsRestClassifier`` around it.
 
     Parameters
     ----------
@@ -114,7 +207,7 @@ class TransformerFeatureClassifier(TextInputMixin, ClassifierMixin, BaseEstimato
     pooling : {"mean", "cls"}, default="mean"
     normalize : bool, default=True
         Unit-normalise embeddings before the downstream model.
-    max_length : int, default=128
+    max_length : int, default=128{encoding}
     batch_size : int, default=64
     cache : bool, default=True
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
@@ -141,58 +234,22 @@ class TransformerFeatureClassifier(TextInputMixin, ClassifierMixin, BaseEstimato
     (1,)
     """
 
-    _parameter_constraints = {
-        **EMBEDDER_CONSTRAINTS,
-        "estimator": [HasMethods(["fit", "predict"]), None],
-    }
-
     def __init__(self, estimator=None, *, model=None, pooling="mean", normalize=True,
-                 max_length=128, batch_size=64, cache=True, device="auto", precision="auto",
-                 verbose=0):
+                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 pair_encoding="cross", batch_size=64, cache=True, device="auto",
+                 precision="auto", verbose=0):
         store_params(self, locals())
 
     def _estimator(self):
         return LogisticRegression(max_iter=1000) if self.estimator is None else self.estimator
 
-    def set_params(self, **params):
-        """Set parameters; ``estimator__*`` on the default creates its own estimator first."""
-        if self.estimator is None and "estimator" not in params and any(
-            key.startswith("estimator__") for key in params
-        ):
-            self.estimator = self._estimator()
-        return super().set_params(**params)
-
-    def fit(self, X, y, sample_weight=None):
-        """Embed ``X`` and fit the downstream estimator on the embeddings."""
-        self._validate_params()
-        texts = check_texts(X)
-        labels = check_labels(y, len(texts))
-        params = {k: getattr(self, k) for k in TransformerEmbedder._parameter_constraints}
-        self.embedder_ = TransformerEmbedder(**params).fit()
-        Z = self.embedder_.transform(texts)
-        self.estimator_ = clone(self._estimator())
-        if sample_weight is None:
-            self.estimator_.fit(Z, labels)
-        else:
-            self.estimator_.fit(Z, labels,
-                                sample_weight=check_sample_weight(sample_weight, len(texts)))
-        self.classes_ = self.estimator_.classes_
-        self.history_ = []
-        n_coef = sum(np.size(getattr(self.estimator_, a, 0)) for a in ("coef_", "intercept_"))
-        self.n_trainable_params_ = int(n_coef)
-        self.n_total_params_ = self.n_trainable_params_ + self.embedder_.encoder_.n_params
-        return self
-
-    def _embed(self, X):
-        check_is_fitted(self, "estimator_")
-        runtime = ("batch_size", "cache", "device", "precision", "verbose")
-        self.embedder_.set_params(**{k: getattr(self, k) for k in runtime})
-        return self.embedder_.transform(X)
-
-    def predict(self, X):
-        """The predicted class of each text."""
-        Z = self._embed(X)
-        return self.estimator_.predict(Z)
+    def _targets_and_estimator(self, y, n_samples):
+        task = classification_task(y)
+        task.encode(y, n_samples)
+        estimator = self._estimator()
+        if isinstance(task, MultiLabel) and not get_tags(estimator).target_tags.multi_output:
+            estimator = OneVsRestClassifier(estimator)
+        return task.labels_, estimator
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
@@ -205,3 +262,61 @@ class TransformerFeatureClassifier(TextInputMixin, ClassifierMixin, BaseEstimato
         """Decision scores from the downstream estimator."""
         Z = self._embed(X)
         return self.estimator_.decision_function(Z)
+
+
+class TransformerFeatureRegressor(RegressorMixin, _FeatureModel):
+    """A scikit-learn regressor trained on frozen transformer embeddings.
+
+    The backbone is not trained. Texts are embedded once (cached across clones,
+    folds and grid points) and ``estimator`` is fitted on the embeddings; a 2-D
+    ``y`` is multi-output regression.
+
+    Parameters
+    ----------
+    estimator : regressor, default=None
+        Any scikit-learn regressor; cloned in ``fit``. ``None`` means
+        ``RidgeCV(alphas=np.logspace(-2, 3, 11))``: ridge regression whose penalty is
+        chosen by efficient leave-one-out cross-validation on each fit.
+    model : str or path, default=None
+    pooling : {"mean", "cls"}, default="mean"
+    normalize : bool, default=True
+    max_length : int, default=128{encoding}
+    batch_size : int, default=64
+    cache : bool, default=True
+    device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
+    precision : {"auto", "fp32", "bf16"}, default="auto"
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    embedder_ : TransformerEmbedder
+    estimator_ : regressor
+    history_ : list
+    n_trainable_params_ : int
+    n_total_params_ : int
+
+    Examples
+    --------
+    >>> from sktransformers import TransformerFeatureRegressor
+    >>> reg = TransformerFeatureRegressor()
+    >>> reg.fit(["a great film", "an awful film"], [4.5, 1.0]).predict(["great"]).shape
+    (1,)
+    """
+
+    def __init__(self, estimator=None, *, model=None, pooling="mean", normalize=True,
+                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 pair_encoding="cross", batch_size=64, cache=True, device="auto",
+                 precision="auto", verbose=0):
+        store_params(self, locals())
+
+    def _estimator(self):
+        if self.estimator is None:
+            return RidgeCV(alphas=np.logspace(-2, 3, 11))
+        return self.estimator
+
+    def _targets_and_estimator(self, y, n_samples):
+        return check_regression_targets(y, n_samples), self._estimator()
+
+
+for _cls in (TransformerEmbedder, TransformerFeatureClassifier, TransformerFeatureRegressor):
+    _cls.__doc__ = _cls.__doc__.replace("{encoding}", _ENCODING_DOC)

@@ -9,19 +9,32 @@ import torch
 from sklearn.utils._param_validation import Interval
 from skorch.dataset import Dataset
 
-from ._base import TRAINING_CONSTRAINTS, BaseTransformerClassifier, count_params, store_params
+from ._base import (
+    REGRESSION_CONSTRAINTS,
+    TRAINING_CONSTRAINTS,
+    BaseTransformerModel,
+    TransformerClassifierMixin,
+    TransformerRegressorMixin,
+    count_params,
+    store_params,
+)
 from ._encoder import FrozenEncoder
 from ._loading import clamp_max_length, load_frozen_backbone, resolve_model
 from ._modules import FeatureHead, make_head
 from ._training import train
 
+_HEAD_CONSTRAINTS = {
+    "head_hidden": [tuple, list],
+    "head_dropout": [Interval(Real, 0, 1, closed="left")],
+    "cache": ["boolean"],
+}
 
-class HeadFinetuneClassifier(BaseTransformerClassifier):
-    """Train new output layer(s) on a frozen pretrained transformer.
-
+_DOC = """
     The backbone runs once per distinct text (embeddings are cached across
     fits, folds and grid points); every epoch then trains only the head on the
-    cached features, so many epochs cost little.
+    cached features, so many epochs cost little. Text pairs are encoded together
+    (``[CLS] a [SEP] b [SEP]``); long texts can be chunked into windows, whose
+    vectors are cached, so a grid over ``chunk_pooling`` encodes once.
 
     Parameters
     ----------
@@ -34,6 +47,9 @@ class HeadFinetuneClassifier(BaseTransformerClassifier):
     head_dropout : float, default=0.1
     pooling : {"mean", "cls"}, default="mean"
     max_length : int, default=128
+    long_text : {"truncate", "chunk"}, default="truncate"
+    stride : int, default=32
+    chunk_pooling : {"mean", "max", "first"}, default="mean"
     batch_size : int, default=32
     max_epochs : int, default=30
     lr : float, default=1e-3
@@ -42,16 +58,14 @@ class HeadFinetuneClassifier(BaseTransformerClassifier):
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=3
     cache : bool, default=True
-        Reuse embeddings of texts already seen with this backbone.
-    class_weight : "balanced", dict or None, default=None
+        Reuse embeddings of texts already seen with this backbone.{task}
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
     precision : {"auto", "fp32", "bf16"}, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=1
 
     Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
+    ----------{classes}
     encoder_ : FrozenEncoder
         The frozen backbone, tokenizer and pooling.
     module_ : torch.nn.Module
@@ -59,62 +73,96 @@ class HeadFinetuneClassifier(BaseTransformerClassifier):
     history_ : list of dict
     n_trainable_params_ : int
     n_total_params_ : int
+    task_ : object
+"""
 
-    Examples
-    --------
-    >>> from sktransformers import HeadFinetuneClassifier
-    >>> clf = HeadFinetuneClassifier(max_epochs=5, verbose=0, random_state=0)
-    >>> clf.fit(["a great film", "an awful film"], ["pos", "neg"]).predict(["great"]).shape
-    (1,)
-    """
 
-    _parameter_constraints = {
-        **TRAINING_CONSTRAINTS,
-        "head_hidden": [tuple, list],
-        "head_dropout": [Interval(Real, 0, 1, closed="left")],
-        "cache": ["boolean"],
-    }
+class _HeadModel(BaseTransformerModel):
+    """A head trained on cached frozen features, for any task."""
 
-    def __init__(self, model=None, *, head_hidden=(), head_dropout=0.1, pooling="mean",
-                 max_length=128, batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
-                 cache=True, class_weight=None, device="auto", precision="auto",
-                 random_state=None, verbose=1):
-        store_params(self, locals())
-
-    def _fit_model(self, texts, y, weights, split, device, dtype):
+    def _fit_model(self, texts, targets, weights, split, device, dtype, task):
         if not all(isinstance(h, Integral) and h > 0 for h in self.head_hidden):
             raise ValueError(
                 f"head_hidden={self.head_hidden!r} must hold positive layer widths, e.g. (256,)."
             )
         path = resolve_model(self.model)
         max_length = clamp_max_length(load_frozen_backbone(path).config, self.max_length)
-        self.encoder_ = FrozenEncoder(path, self.pooling, max_length)
-        features = self._features(texts, device, dtype)
-        self.module_ = FeatureHead(
-            make_head(self.encoder_.dim, len(self.classes_), self.head_hidden, self.head_dropout)
+        encoder = FrozenEncoder(path, self.pooling, max_length)
+        features = self._features(encoder, texts, device, dtype)
+        module = FeatureHead(
+            make_head(encoder.dim, task.n_outputs, self.head_hidden, self.head_dropout)
         )
         data = {"features": features, "sample_weight": weights}
         if split is None:
-            train_data, valid_data = Dataset(data, y), None
+            train_data, valid_data = Dataset(data, targets), None
         else:
             train_data, valid_data = (
-                Dataset({k: v[idx] for k, v in data.items()}, y[idx]) for idx in split
+                Dataset({k: v[idx] for k, v in data.items()}, targets[idx]) for idx in split
             )
-        history = train(self.module_, train_data, valid_data, self._train_config(device, dtype))
-        self.module_.eval()
-        n_head = count_params(self.module_)
-        return history, n_head, n_head + self.encoder_.n_params
+        history = train(module, train_data, valid_data, self._train_config(device, dtype), task)
+        n_head = count_params(module)
+        return {"encoder_": encoder, "module_": module.eval(), "history_": history,
+                "n_trainable_params_": n_head, "n_total_params_": n_head + encoder.n_params}
 
-    def _features(self, texts, device, dtype):
-        return self.encoder_.embed(texts, batch_size=self.batch_size, device=device,
-                                   dtype=dtype, cache=self.cache, verbose=self.verbose)
+    def _features(self, encoder, texts, device, dtype):
+        return encoder.embed(texts, batch_size=self.batch_size, device=device, dtype=dtype,
+                             cache=self.cache, verbose=self.verbose, stride=self._stride(),
+                             chunk_pooling=self.chunk_pooling)
 
-    def _logits(self, texts, device, dtype):
-        features = torch.from_numpy(self._features(texts, device, dtype))
+    def _raw(self, texts, device, dtype):
+        features = torch.from_numpy(self._features(self.encoder_, texts, device, dtype))
         head = self.module_.to(device).eval()
         with torch.inference_mode():
             return np.concatenate([
                 head(chunk.to(device)).float().cpu().numpy()
                 for chunk in features.split(4096)
             ])
+
+
+class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
+    __doc__ = ("Train new output layer(s) on a frozen pretrained transformer.\n" + _DOC.replace("{task}", """
+    class_weight : "balanced", dict or None, default=None
+    threshold : float, default=0.5
+        Multi-label only: the probability at which a label is predicted.""").replace(
+        "{classes}", """
+    classes_ : ndarray of shape (n_classes,)""") + """
+    Examples
+    --------
+    >>> from sktransformers import HeadFinetuneClassifier
+    >>> clf = HeadFinetuneClassifier(max_epochs=5, verbose=0, random_state=0)
+    >>> clf.fit(["a great film", "an awful film"], ["pos", "neg"]).predict(["great"]).shape
+    (1,)
+    """)
+
+    _parameter_constraints = {**TRAINING_CONSTRAINTS, **_HEAD_CONSTRAINTS}
+
+    def __init__(self, model=None, *, head_hidden=(), head_dropout=0.1, pooling="mean",
+                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
+                 cache=True, class_weight=None, threshold=0.5, device="auto",
+                 precision="auto", random_state=None, verbose=1):
+        store_params(self, locals())
+
+
+class HeadFinetuneRegressor(TransformerRegressorMixin, _HeadModel):
+    __doc__ = ("Train a regression head on a frozen pretrained transformer.\n" + _DOC.replace("{task}", """
+    loss : {"squared_error", "huber"}, default="squared_error"
+        Loss on standardised targets.""").replace("{classes}", "") + """
+    Examples
+    --------
+    >>> from sktransformers import HeadFinetuneRegressor
+    >>> reg = HeadFinetuneRegressor(max_epochs=5, verbose=0, random_state=0)
+    >>> reg.fit(["a great film", "an awful film"], [4.5, 1.0]).predict(["great"]).shape
+    (1,)
+    """)
+
+    _parameter_constraints = {**REGRESSION_CONSTRAINTS, **_HEAD_CONSTRAINTS}
+
+    def __init__(self, model=None, *, head_hidden=(), head_dropout=0.1, pooling="mean",
+                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
+                 cache=True, loss="squared_error", device="auto", precision="auto",
+                 random_state=None, verbose=1):
+        store_params(self, locals())

@@ -22,7 +22,9 @@ BAD_X = [
     ("NaN element", ["good", float("nan")], ValueError, "missing value"),
     ("number element", ["good", 3], TypeError, r"X\[1\] is of type int"),
     ("nested", [["good"], ["bad"]], ValueError, "nested list"),
-    ("two columns", pd.DataFrame({"a": ["x"], "b": ["y"]}), ValueError, "2 columns"),
+    ("three columns", pd.DataFrame({"a": ["x"], "b": ["y"], "c": ["z"]}), ValueError,
+     "3 columns"),
+    ("mixed pairs and texts", [("a", "b"), "c"], ValueError, "mixes single texts"),
     ("3-d array", np.array([[["x"]]]), ValueError, "shape"),
     ("dict", {"a": 1}, TypeError, "not supported"),
 ]

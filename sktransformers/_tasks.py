@@ -1,0 +1,164 @@
+"""Tasks: what a model predicts and how it learns it, as one small object.
+
+The training core and every trainable estimator are task-agnostic; a task says
+
+- how targets are checked and encoded for training (:meth:`encode`),
+- how many outputs the head has (``n_outputs``) and which loss trains them
+  (:meth:`criterion`, per-sample losses),
+- which array early stopping stratifies on (:meth:`stratify`),
+- and how raw outputs become probabilities and predictions.
+
+Three tasks exist: :class:`SingleLabel` (softmax + cross-entropy),
+:class:`MultiLabel` (sigmoid + binary cross-entropy, 2-D indicator targets, as
+scikit-learn's ``MLPClassifier``) and :class:`Regression` (standardised targets,
+squared error or Huber). A fitted estimator keeps its task as ``task_``: it holds
+no tensors, only what is needed to map outputs back (classes, target scale).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.class_weight import compute_sample_weight
+from torch import nn
+
+from ._validation import check_labels, check_multilabel, check_regression_targets
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (rows sum to 1)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores - scores.max(axis=1, keepdims=True)
+    e = np.exp(scores)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def sigmoid(scores: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function in float64."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(scores, dtype=np.float64)))
+
+
+class SingleLabel:
+    """One class per text: softmax outputs trained with cross-entropy."""
+
+    kind = "classification"
+
+    def encode(self, y, n_samples: int) -> np.ndarray:
+        """Check labels, set ``classes_`` (``np.unique`` order); return class indices."""
+        self.labels_ = check_labels(y, n_samples)
+        self.classes_, idx = np.unique(self.labels_, return_inverse=True)
+        return idx.astype(np.int64)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes_)
+
+    def criterion(self) -> nn.Module:
+        return nn.CrossEntropyLoss(reduction="none")
+
+    def stratify(self, targets):
+        return targets
+
+    def sample_weight(self, class_weight) -> np.ndarray | None:
+        """Per-sample weights from ``class_weight`` (``None``: no weighting)."""
+        if class_weight is None:
+            return None
+        return compute_sample_weight(class_weight, self.labels_)
+
+    def proba(self, outputs) -> np.ndarray:
+        return softmax(outputs)
+
+    def predict(self, proba, threshold=None) -> np.ndarray:
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def forget_labels(self):
+        """Drop the training labels once fitted (they are not needed to predict)."""
+        del self.labels_
+
+
+class MultiLabel(SingleLabel):
+    """Any number of labels per text: a 2-D indicator ``y``, sigmoid outputs, BCE loss.
+
+    ``classes_`` is ``np.arange(n_labels)``, as scikit-learn defines it for an
+    indicator target; ``predict`` thresholds the per-label probabilities.
+    """
+
+    kind = "multilabel"
+
+    def encode(self, y, n_samples: int) -> np.ndarray:
+        self.labels_ = check_multilabel(y, n_samples)
+        self.classes_ = np.arange(self.labels_.shape[1])
+        return self.labels_.astype(np.float32)
+
+    def criterion(self) -> nn.Module:
+        return nn.BCEWithLogitsLoss(reduction="none")
+
+    def stratify(self, targets):
+        return None
+
+    def proba(self, outputs) -> np.ndarray:
+        return sigmoid(outputs)
+
+    def predict(self, proba, threshold=0.5) -> np.ndarray:
+        return (proba >= threshold).astype(np.int64)
+
+
+class Regression:
+    """Numeric targets, one or several per text, standardised for training.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "huber"}
+        Huber uses ``delta=1`` on standardised targets, i.e. one standard deviation.
+    """
+
+    kind = "regression"
+
+    def __init__(self, loss: str = "squared_error"):
+        self.loss = loss
+
+    def encode(self, y, n_samples: int) -> np.ndarray:
+        """Check targets, remember mean and scale; return standardised 2-D float32 targets."""
+        values = check_regression_targets(y, n_samples)
+        self.one_d_ = values.ndim == 1
+        values = values.reshape(len(values), -1)
+        self.mean_ = values.mean(axis=0)
+        scale = values.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        return ((values - self.mean_) / self.scale_).astype(np.float32)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.mean_)
+
+    def criterion(self) -> nn.Module:
+        if self.loss == "huber":
+            return nn.HuberLoss(reduction="none", delta=1.0)
+        return nn.MSELoss(reduction="none")
+
+    def stratify(self, targets):
+        return None
+
+    def sample_weight(self, class_weight):
+        return None
+
+    def predict(self, outputs) -> np.ndarray:
+        """Map standardised outputs back to the target scale (1-D for a 1-D ``y``)."""
+        values = np.asarray(outputs, dtype=np.float64) * self.scale_ + self.mean_
+        return values[:, 0] if self.one_d_ else values
+
+    def forget_labels(self):
+        """Nothing to drop: a regression task keeps only mean and scale."""
+
+
+def classification_task(y):
+    """:class:`MultiLabel` for a 2-D ``y`` (indicator matrix), else :class:`SingleLabel`.
+
+    Nested lists count as 2-D, so that lists of label lists reach the multi-label
+    check and its advice (``MultiLabelBinarizer``) rather than a generic error.
+    """
+    shape = getattr(y, "shape", None)
+    if shape is not None:
+        return MultiLabel() if len(shape) == 2 and shape[1] > 1 else SingleLabel()
+    nested = isinstance(y, (list, tuple)) and len(y) > 0 and isinstance(
+        y[0], (list, tuple, set, np.ndarray))
+    return MultiLabel() if nested else SingleLabel()
