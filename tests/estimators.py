@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from sktransformers import (
     AdapterClassifier,
+    AdapterRegressor,
     FullFinetuneClassifier,
+    FullFinetuneRegressor,
     HeadFinetuneClassifier,
+    HeadFinetuneRegressor,
     InContextClassifier,
     LoRAClassifier,
+    LoRARegressor,
     PrefixTunedClassifier,
+    PrefixTunedRegressor,
     PromptTunedClassifier,
+    PromptTunedRegressor,
     TransformerFeatureClassifier,
+    TransformerFeatureRegressor,
 )
 
 TRAIN = {"max_epochs": 2, "batch_size": 8, "verbose": 0, "random_state": 0, "max_length": 16}
@@ -31,6 +38,28 @@ CLASSIFIERS = {
 
 TRAINABLE = [name for name in CLASSIFIERS if name not in ("feature", "incontext")]
 
+#: The regressor of each method, named ``<method>-reg``, with the same tiny settings.
+_REGRESSOR_CLASSES = {
+    "feature": TransformerFeatureRegressor, "head": HeadFinetuneRegressor,
+    "full": FullFinetuneRegressor, "lora": LoRARegressor, "prompt": PromptTunedRegressor,
+    "prefix": PrefixTunedRegressor, "adapter": AdapterRegressor,
+}
+REGRESSORS = {f"{name}-reg": (cls, CLASSIFIERS[name][1])
+              for name, cls in _REGRESSOR_CLASSES.items()}
+TRAINABLE_REGRESSORS = [f"{name}-reg" for name in TRAINABLE]
+
+#: Every estimator of the contract matrix: classifiers and regressors.
+ESTIMATORS = {**CLASSIFIERS, **REGRESSORS}
+
+
+def is_regressor_name(name) -> bool:
+    return name in REGRESSORS
+
+
+def outputs(est, X):
+    """What a fitted estimator gives for ``X``: probabilities, or predicted values."""
+    return est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+
 #: The causal LM for "incontext" (set by the test session; it needs a decoder, the
 #: other estimators take the tiny BERT passed to ``make``).
 TINY_LM = {}
@@ -38,13 +67,13 @@ TINY_LM = {}
 
 def applicable(name, param) -> bool:
     """Whether estimator ``name`` has parameter ``param``."""
-    return param in CLASSIFIERS[name][0]().get_params()
+    return param in ESTIMATORS[name][0]().get_params()
 
 
 def make(name, model, **overrides):
-    """A fresh classifier of kind ``name`` on the tiny model."""
-    cls, params = CLASSIFIERS[name]
-    if name == "feature":
+    """A fresh estimator of kind ``name`` on the tiny model."""
+    cls, params = ESTIMATORS[name]
+    if name in ("feature", "feature-reg"):
         return cls(model=model, **{**params, **overrides})
     if name == "incontext":  # the tiny BERT serves as the retrieval encoder
         return cls(TINY_LM["path"], embedding_model=model, **{**params, **overrides})

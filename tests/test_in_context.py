@@ -117,7 +117,7 @@ def test_template_grid_search_picks_the_best_scoring_template(tiny_llama):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"template": "no fields here"}, "must contain both"),
+    ({"template": "no fields here"}, r"must contain \{text\}, \{label\}"),
     ({"template": "{label} before {text}"}, "must come before"),
     ({"template": "{text} {other} {label}"}, "field other than"),
     ({"label_words": {"positive": "good"}}, "no word for class"),

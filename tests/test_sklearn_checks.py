@@ -11,9 +11,9 @@ from sklearn.utils import estimator_checks as ec
 
 from sktransformers import TransformerEmbedder
 
-from estimators import CLASSIFIERS
+from estimators import ESTIMATORS as MATRIX
 
-ESTIMATORS = {name: cls for name, (cls, _) in CLASSIFIERS.items()}
+ESTIMATORS = {name: cls for name, (cls, _) in MATRIX.items()}
 ESTIMATORS["embedder"] = TransformerEmbedder
 
 CHECKS = [
@@ -39,6 +39,17 @@ def test_sklearn_check(name, check):
     if check is ec.check_estimators_unfitted and name == "embedder":
         check = ec.check_transformers_unfitted
     check(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize("name", [n for n in ESTIMATORS if n.endswith("-reg")])
+def test_regressor_tags_and_default_cv(name):
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.model_selection import KFold, check_cv
+
+    estimator = ESTIMATORS[name]()
+    assert is_regressor(estimator)
+    assert isinstance(check_cv(3, [0.1, 0.2, 0.3], classifier=is_classifier(estimator)), KFold)
+    assert estimator.__sklearn_tags__().estimator_type == "regressor"
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))

@@ -10,9 +10,18 @@ from sktransformers import TransformerEmbedder
 from sktransformers._loading import resolve_model
 from sktransformers._validation import check_labels, check_texts
 
-from estimators import CLASSIFIERS, TRAINABLE, applicable, make
+from estimators import (
+    CLASSIFIERS,
+    ESTIMATORS,
+    TRAINABLE,
+    TRAINABLE_REGRESSORS,
+    applicable,
+    is_regressor_name,
+    make,
+)
 
-ALL = list(CLASSIFIERS)
+ALL = list(ESTIMATORS)
+CLF = list(CLASSIFIERS)
 
 BAD_X = [
     ("bare string", "good film", TypeError, "single string"),
@@ -38,12 +47,12 @@ def test_bad_texts_in_fit(name, label, X, error, message, tiny_bert):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_bad_texts_in_predict(name, tiny_bert, binary_data):
-    est = make(name, tiny_bert).fit(*binary_data)
+def test_bad_texts_in_predict(name, tiny_bert, data_for):
+    est = make(name, tiny_bert).fit(*data_for(name))
     with pytest.raises(TypeError, match="single string"):
         est.predict("good film")
     with pytest.raises(ValueError, match="missing value"):
-        est.predict_proba(["good", None])
+        est.predict(["good", None])
 
 
 BAD_Y = [
@@ -55,7 +64,7 @@ BAD_Y = [
 ]
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", CLF)
 @pytest.mark.parametrize("label, y, error, message", BAD_Y, ids=[b[0] for b in BAD_Y])
 def test_bad_labels(name, label, y, error, message, tiny_bert):
     with pytest.raises(error, match=message):
@@ -68,39 +77,65 @@ BAD_PARAMS = [
     ("max_length", 0),
     ("precision", "fp8"),
     ("pooling", "max"),
+    ("long_text", "split"),
+    ("stride", -1),
+    ("chunk_pooling", "median"),
+    ("threshold", 1.5),
+    ("loss", "absolute_error"),
+    ("pair_encoding", "siamese"),
 ]
 
 
 @pytest.mark.parametrize("name, param, value", [
     (name, param, value) for name in ALL for param, value in BAD_PARAMS if applicable(name, param)
 ])
-def test_bad_parameters(name, param, value, tiny_bert, binary_data):
+def test_bad_parameters(name, param, value, tiny_bert, data_for):
     with pytest.raises(ValueError, match=param):
-        make(name, tiny_bert, **{param: value}).fit(*binary_data)
+        make(name, tiny_bert, **{param: value}).fit(*data_for(name))
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_unknown_device(name, tiny_bert, binary_data):
+def test_unknown_device(name, tiny_bert, data_for):
     with pytest.raises(ValueError, match="device='tpu' is not supported"):
-        make(name, tiny_bert, device="tpu").fit(*binary_data)
+        make(name, tiny_bert, device="tpu").fit(*data_for(name))
 
 
-@pytest.mark.parametrize("name", TRAINABLE)
+@pytest.mark.parametrize("name", TRAINABLE + TRAINABLE_REGRESSORS)
 @pytest.mark.parametrize("param, value", [("max_epochs", 0), ("lr", 0.0), ("lr", -1e-3),
                                           ("validation_fraction", 1.5),
                                           ("n_iter_no_change", 0)])
-def test_bad_training_parameters(name, param, value, tiny_bert, binary_data):
+def test_bad_training_parameters(name, param, value, tiny_bert, data_for):
     with pytest.raises(ValueError, match=param):
-        make(name, tiny_bert, **{param: value}).fit(*binary_data)
+        make(name, tiny_bert, **{param: value}).fit(*data_for(name))
 
 
-@pytest.mark.parametrize("name", TRAINABLE)
-def test_bad_sample_weight(name, tiny_bert, binary_data):
-    X, y = binary_data
+@pytest.mark.parametrize("name", TRAINABLE + TRAINABLE_REGRESSORS)
+def test_bad_sample_weight(name, tiny_bert, data_for):
+    X, y = data_for(name)
     with pytest.raises(ValueError, match="one weight per text"):
         make(name, tiny_bert).fit(X, y, sample_weight=[1.0, 2.0])
     with pytest.raises(ValueError, match="non-negative"):
         make(name, tiny_bert).fit(X, y, sample_weight=-np.ones(len(X)))
+
+
+@pytest.mark.parametrize("name", TRAINABLE + TRAINABLE_REGRESSORS)
+def test_failed_fit_keeps_the_previous_model(name, tiny_bert, data_for, monkeypatch):
+    """A fit that fails half-way leaves the earlier fitted state whole (no new classes_)."""
+    X, y = data_for(name)
+    est = make(name, tiny_bert).fit(X, y)
+    before = est.predict(X)
+    state = {k: v for k, v in vars(est).items() if k.endswith("_")}
+    other_y = np.asarray(y) * 2 if is_regressor_name(name) else ["a", "b", "c"] * 8
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(type(est), "_fit_model", boom)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        est.fit(X, other_y)
+    assert {k: v for k, v in vars(est).items() if k.endswith("_")}.keys() == state.keys()
+    assert all(vars(est)[k] is v for k, v in state.items())
+    np.testing.assert_array_equal(est.predict(X), before)
 
 
 def test_early_stopping_split_too_small(tiny_bert):

@@ -1,0 +1,342 @@
+"""Tasks beyond single-label classification: regression, multi-label, text pairs, long texts.
+
+The generic contract (clone, persistence, Pipeline/GridSearchCV/CV, containers,
+determinism) runs over the regressors in ``test_contract.py``; this file checks
+what each task adds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import is_classifier, is_regressor
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from sktransformers import (
+    HeadFinetuneRegressor,
+    InContextClassifier,
+    TransformerEmbedder,
+    TransformerFeatureClassifier,
+    embedding_cache,
+)
+from sktransformers._loading import load_tokenizer
+from sktransformers._modules import pool_windows
+from sktransformers._text import tokenize
+
+from estimators import CLASSIFIERS, REGRESSORS, TRAINABLE, TRAINABLE_REGRESSORS, make, outputs
+
+REG = list(REGRESSORS)
+MULTILABEL = [name for name in CLASSIFIERS if name != "incontext"]
+
+# ------------------------------------------------------------------ regression
+
+
+@pytest.mark.parametrize("name", REG)
+def test_regressor_predicts_floats_scores_r2(name, tiny_bert, regression_data):
+    X, y = regression_data
+    est = make(name, tiny_bert).fit(X, y)
+    assert is_regressor(est) and not is_classifier(est)
+    pred = est.predict(X)
+    assert pred.shape == (len(X),) and pred.dtype.kind == "f"
+    assert est.score(X, y) == pytest.approx(r2_score(y, pred))
+
+
+@pytest.mark.parametrize("name", REG)
+def test_regressor_multi_output_and_refit_resets_shape(name, tiny_bert, regression_data):
+    X, y = regression_data
+    Y = np.c_[y, -2 * np.asarray(y)]
+    est = make(name, tiny_bert).fit(X, Y)
+    assert est.predict(X).shape == (len(X), 2)
+    assert est.score(X, Y) == pytest.approx(r2_score(Y, est.predict(X)))
+    est.fit(X, y)
+    assert est.predict(X).shape == (len(X),)
+
+
+@pytest.mark.parametrize("name", TRAINABLE_REGRESSORS)
+def test_targets_are_standardised_and_mapped_back(name, tiny_bert, regression_data):
+    X, y = regression_data
+    est = make(name, tiny_bert).fit(X, 1000 + 50 * np.asarray(y))
+    np.testing.assert_allclose(est.task_.mean_, [1000 + 50 * np.mean(y)])
+    np.testing.assert_allclose(est.task_.scale_, [50 * np.std(y)])
+    # an untrained-scale head still predicts on the target's scale, not around 0
+    assert np.all(np.abs(est.predict(X) - est.task_.mean_[0]) < 5 * est.task_.scale_[0])
+
+
+def test_head_regressor_learns_a_separable_target(tiny_bert, regression_data):
+    X, y = regression_data
+    est = HeadFinetuneRegressor(tiny_bert, max_epochs=200, lr=3e-2, head_dropout=0.0,
+                                random_state=0, verbose=0).fit(X, y)
+    assert est.score(X, y) > 0.8
+
+
+def test_huber_loss_is_used_and_differs_from_squared_error(tiny_bert, regression_data):
+    X, y = regression_data
+    y = np.asarray(y)
+    y[0] = 100.0  # an outlier
+    squared = make("head-reg", tiny_bert).fit(X, y)
+    huber = make("head-reg", tiny_bert, loss="huber").fit(X, y)
+    assert isinstance(huber.task_.criterion(), torch.nn.HuberLoss)
+    assert isinstance(squared.task_.criterion(), torch.nn.MSELoss)
+    assert huber.history_[0]["train_loss"] < squared.history_[0]["train_loss"]
+
+
+BAD_TARGETS = [
+    ("strings", ["a", "b", "c", "d"], ValueError, "non-numeric"),
+    ("NaN", [1.0, np.nan, 2.0, 3.0], ValueError, "missing or infinite"),
+    ("None", [1.0, None, 2.0, 3.0], ValueError, "missing or infinite"),
+    ("length", [1.0, 2.0], ValueError, "has 4 texts but y has 2"),
+    ("y None", None, ValueError, "y is None"),
+    ("3-d", np.zeros((4, 1, 1)), ValueError, "1-D or 2-D"),
+]
+
+
+@pytest.mark.parametrize("name", REG)
+@pytest.mark.parametrize("label, y, error, message", BAD_TARGETS, ids=[b[0] for b in BAD_TARGETS])
+def test_bad_regression_targets(name, label, y, error, message, tiny_bert):
+    with pytest.raises(error, match=message):
+        make(name, tiny_bert).fit(["good", "bad", "fine", "awful"], y)
+
+
+@pytest.mark.parametrize("name", ["head-reg", "lora-reg"])
+def test_regressor_early_stopping_uses_a_random_split(name, tiny_bert, regression_data):
+    est = make(name, tiny_bert, early_stopping=True, validation_fraction=0.25, max_epochs=4)
+    est.fit(*regression_data)
+    assert all("valid_loss" in row and "valid_accuracy" not in row for row in est.history_)
+
+
+# ----------------------------------------------------------------- multi-label
+
+
+@pytest.fixture
+def multilabel_data(binary_data):
+    X, y = binary_data
+    positive = np.asarray(y) == "pos"
+    film = np.array(["film" in t for t in X])
+    Y = np.c_[positive, ~positive, film].astype(int)  # the third label overlaps the others
+    return X, Y
+
+
+@pytest.mark.parametrize("name", MULTILABEL)
+def test_multilabel_indicator_in_indicator_out(name, tiny_bert, multilabel_data):
+    X, Y = multilabel_data
+    est = make(name, tiny_bert).fit(X, Y)
+    np.testing.assert_array_equal(est.classes_, [0, 1, 2])
+    proba = est.predict_proba(X)
+    assert proba.shape == Y.shape and np.all((proba >= 0) & (proba <= 1))
+    pred = est.predict(X)
+    assert pred.shape == Y.shape and set(np.unique(pred)) <= {0, 1}
+    assert est.score(X, Y) == pytest.approx(accuracy_score(Y, pred))  # subset accuracy
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_multilabel_threshold_applies_at_predict_time(name, tiny_bert, multilabel_data):
+    X, Y = multilabel_data
+    est = make(name, tiny_bert).fit(X, Y)
+    proba = est.predict_proba(X)
+    for threshold in (0.2, 0.5, 0.8):
+        est.set_params(threshold=threshold)
+        np.testing.assert_array_equal(est.predict(X), (proba >= threshold).astype(int))
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_multilabel_uses_sigmoid_and_binary_cross_entropy(name, tiny_bert, multilabel_data):
+    X, Y = multilabel_data
+    est = make(name, tiny_bert).fit(X, Y)
+    assert isinstance(est.task_.criterion(), torch.nn.BCEWithLogitsLoss)
+    rows = est.predict_proba(X).sum(axis=1)
+    assert not np.allclose(rows, 1.0)  # independent labels, not a softmax
+
+
+def test_multilabel_learns_overlapping_labels(tiny_bert, multilabel_data):
+    X, Y = multilabel_data
+    est = make("head", tiny_bert, max_epochs=300, lr=3e-2, head_dropout=0.0).fit(X, Y)
+    assert est.score(X, Y) == 1.0
+
+
+def test_feature_classifier_multilabel_wraps_or_keeps_the_estimator(tiny_bert,
+                                                                    multilabel_data):
+    X, Y = multilabel_data
+    default = make("feature", tiny_bert).fit(X, Y)
+    assert type(default.estimator_).__name__ == "OneVsRestClassifier"
+    native = make("feature", tiny_bert, estimator=KNeighborsClassifier(3)).fit(X, Y)
+    assert isinstance(native.estimator_, KNeighborsClassifier)
+    assert native.predict(X).shape == Y.shape
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_multilabel_early_stopping(name, tiny_bert, multilabel_data):
+    est = make(name, tiny_bert, early_stopping=True, validation_fraction=0.25, max_epochs=3)
+    assert est.fit(*multilabel_data).predict(multilabel_data[0]).shape == (24, 3)
+
+
+def test_lists_of_label_lists_get_the_binarizer_hint(tiny_bert):
+    with pytest.raises(ValueError, match="MultiLabelBinarizer"):
+        make("lora", tiny_bert).fit(["a", "b"], [["x", "y"], ["y"]])
+    Y = MultiLabelBinarizer().fit_transform([["x", "y"], ["y"]])
+    assert make("lora", tiny_bert).fit(["good", "bad"], Y).predict(["good"]).shape == (1, 2)
+
+
+def test_in_context_refuses_multilabel(tiny_bert, multilabel_data):
+    with pytest.raises(ValueError, match="multi-label y .* not supported"):
+        make("incontext", tiny_bert).fit(*multilabel_data)
+
+
+# ----------------------------------------------------------------------- pairs
+
+PAIR_X = [("good film", "great movie"), ("bad film", "great movie"), ("nice story", "fun actor"),
+          ("boring story", "fun actor"), ("best plot", "love this film"),
+          ("worst plot", "love this film")] * 4
+PAIR_Y = ["same", "different"] * 12
+
+
+def _pair_containers():
+    a, b = zip(*PAIR_X, strict=True)
+    return {"dataframe": pd.DataFrame({"premise": a, "hypothesis": b}),
+            "array": np.array(PAIR_X, dtype=object), "tuples": list(PAIR_X)}
+
+
+def test_pairs_are_encoded_as_the_backbone_expects(tiny_bert):
+    tokenizer = load_tokenizer(tiny_bert)
+    [enc] = tokenize(tokenizer, [("good film", "bad")], max_length=16)
+    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    assert tokens == ["[CLS]", "good", "film", "[SEP]", "bad", "[SEP]"]
+    assert enc["token_type_ids"] == [0, 0, 0, 0, 1, 1]
+    [cut] = tokenize(tokenizer, [("good film is fun and nice", "bad")], max_length=7)
+    # the longer text loses tokens first; the short one is kept whole
+    assert tokenizer.convert_ids_to_tokens(cut["input_ids"])[-3:] == ["[SEP]", "bad", "[SEP]"]
+    assert len(cut["input_ids"]) == 7
+
+
+@pytest.mark.parametrize("name", [*CLASSIFIERS, *REG])
+def test_pair_input_forms_agree_and_order_matters(name, tiny_bert, tiny_llama):
+    y = np.linspace(0, 1, len(PAIR_X)) if name in REGRESSORS else PAIR_Y
+    extra = {}
+    if name == "incontext":  # label words the tiny Llama's vocabulary has
+        extra = {"template": "a : {text_a} \n b : {text_b} \n label : {label}"}
+        y = ["positive", "negative"] * 12
+    est = make(name, tiny_bert, **extra).fit(_pair_containers()["dataframe"], y)
+    expected = outputs(est, PAIR_X)
+    for kind, X in _pair_containers().items():
+        np.testing.assert_allclose(outputs(est, X), expected, rtol=1e-5, err_msg=kind)
+    swapped = [(b, a) for a, b in PAIR_X]
+    assert not np.allclose(outputs(est, swapped), expected)
+    with pytest.raises(ValueError, match="fitted on text pairs"):
+        est.predict(["good film"])
+
+
+def test_pair_trains_on_a_llama_backbone(tiny_llama):
+    est = make("lora", tiny_llama).fit(PAIR_X, PAIR_Y)
+    assert est.predict(PAIR_X).shape == (len(PAIR_X),)
+
+
+def test_bi_pair_features_are_the_standard_four(tiny_bert):
+    clf = TransformerFeatureClassifier(model=tiny_bert, pair_encoding="bi").fit(PAIR_X, PAIR_Y)
+    assert clf.embedder_.n_features_out_ == 4 * 32
+    Z = clf.embedder_.transform(PAIR_X[:2])
+    emb = TransformerEmbedder(tiny_bert, normalize=True).fit()
+    u = emb.transform([a for a, _ in PAIR_X[:2]])
+    v = emb.transform([b for _, b in PAIR_X[:2]])
+    np.testing.assert_allclose(Z, np.hstack([u, v, np.abs(u - v), u * v]), rtol=1e-5)
+
+
+def test_in_context_pair_template_is_checked(tiny_bert):
+    with pytest.raises(ValueError, match=r"\{text_a\}, \{text_b\}"):
+        make("incontext", tiny_bert).fit(PAIR_X, PAIR_Y)  # the default template has {text}
+
+
+def test_single_text_model_refuses_pairs(tiny_bert, binary_data):
+    est = make("head", tiny_bert).fit(*binary_data)
+    with pytest.raises(ValueError, match="fitted on single texts"):
+        est.predict(PAIR_X)
+
+
+# ----------------------------------------------------------------- long texts
+
+LONG = "good film and a great movie with a fun actor " * 6 + "but the plot was awful and bad"
+
+
+def test_windows_overlap_by_stride_and_fit_max_length(tiny_bert):
+    tokenizer = load_tokenizer(tiny_bert)
+    [doc] = tokenize(tokenizer, [LONG], max_length=16, stride=4)
+    windows = [w["input_ids"] for w in doc["windows"]]
+    n_tokens = len(tokenizer(LONG, add_special_tokens=False)["input_ids"])
+    assert len(windows) == int(np.ceil((n_tokens - 4) / (14 - 4)))
+    assert all(len(w) <= 16 for w in windows)
+    for first, second in zip(windows, windows[1:], strict=False):
+        assert first[1:-1][-4:] == second[1:5]  # the last 4 text tokens start the next
+    [short] = tokenize(tokenizer, ["good film"], max_length=16, stride=4)
+    assert len(short["windows"]) == 1
+
+
+def test_bad_stride_and_chunked_pairs_are_clear(tiny_bert, binary_data):
+    with pytest.raises(ValueError, match="stride=20 must be"):
+        make("full", tiny_bert, long_text="chunk", stride=20).fit(*binary_data)
+    with pytest.raises(ValueError, match="long_text='truncate' for pairs"):
+        make("full", tiny_bert, long_text="chunk").fit(PAIR_X, PAIR_Y)
+
+
+def test_pool_windows():
+    vectors = torch.tensor([[1.0, 4.0], [3.0, 0.0], [5.0, 5.0], [2.0, 2.0]])
+    owner = torch.tensor([0, 0, 1, 2])
+    mean = pool_windows(vectors, owner, 3, "mean")
+    np.testing.assert_allclose(mean, [[2.0, 2.0], [5.0, 5.0], [2.0, 2.0]])
+    np.testing.assert_allclose(pool_windows(vectors, owner, 3, "max"),
+                               [[3.0, 4.0], [5.0, 5.0], [2.0, 2.0]])
+    np.testing.assert_allclose(pool_windows(vectors, owner, 3, "first"),
+                               [[1.0, 4.0], [5.0, 5.0], [2.0, 2.0]])
+
+
+@pytest.fixture
+def long_data():
+    texts = [LONG, LONG.replace("awful and bad", "great and fun"),
+             "good " * 40 + "film", "bad " * 40 + "film"] * 3
+    return texts, ["neg", "pos", "pos", "neg"] * 3
+
+
+def test_chunked_embeddings(tiny_bert, long_data):
+    X, _ = long_data
+    embedding_cache.clear()
+    base = {"max_length": 16, "long_text": "chunk", "stride": 4}
+    first = TransformerEmbedder(tiny_bert, chunk_pooling="first", **base).fit_transform(X)
+    truncated = TransformerEmbedder(tiny_bert, max_length=16).fit_transform(X)
+    np.testing.assert_allclose(first, truncated, atol=1e-5)
+    misses = embedding_cache.misses
+    mean = TransformerEmbedder(tiny_bert, chunk_pooling="mean", **base).fit_transform(X)
+    maxed = TransformerEmbedder(tiny_bert, chunk_pooling="max", **base).fit_transform(X)
+    assert embedding_cache.misses == misses  # windows are cached: pooling changes encode nothing
+    assert not np.allclose(mean, truncated) and not np.allclose(mean, maxed)
+
+
+@pytest.mark.parametrize("name", [*TRAINABLE, *TRAINABLE_REGRESSORS, "feature"])
+def test_chunked_training_and_prediction(name, tiny_bert, long_data):
+    X, y = long_data
+    if name in REGRESSORS:
+        y = [float(label == "pos") for label in y]
+    chunked = make(name, tiny_bert, long_text="chunk", stride=4).fit(X, y)
+    truncated = make(name, tiny_bert).fit(X, y)
+    assert chunked.predict(X).shape == (len(X),)
+    # windows beyond the first reach the model: the outputs differ from truncation
+    assert not np.allclose(outputs(chunked, X), outputs(truncated, X))
+
+
+def test_grid_search_over_long_text_settings(tiny_bert, long_data):
+    grid = GridSearchCV(make("head", tiny_bert, max_length=16),
+                        {"long_text": ["truncate", "chunk"], "stride": [2, 6],
+                         "chunk_pooling": ["mean", "max"]}, cv=2).fit(*long_data)
+    assert len(grid.cv_results_["params"]) == 8
+    assert grid.best_params_["long_text"] in ("truncate", "chunk")
+
+
+def test_in_context_accepts_a_path_model(tiny_bert, binary_data):
+    from pathlib import Path
+
+    from estimators import TINY_LM
+
+    clf = InContextClassifier(Path(TINY_LM["path"]), template="review : {text} \n "
+                              "sentiment : {label}").fit(*binary_data)
+    assert clf.predict(binary_data[0]).shape == (24,)
