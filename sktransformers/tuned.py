@@ -10,6 +10,7 @@ from ._adapted import AdaptedClassifier, AdaptedRegressor, doc, example
 from ._base import REGRESSION_CONSTRAINTS, TRAINING_CONSTRAINTS, store_params
 from .adaptation import FullFinetuning, LoRA
 
+
 class _FullFinetuning:
     def _adaptation(self):
         return FullFinetuning()

