@@ -21,6 +21,11 @@ from ._text import Collator, LengthGroupedLoader, TextDataset, tokenize
 from ._training import train
 
 
+#: The new head of an adapted backbone trains at least at this rate: a freshly
+#: initialised layer at a fine-tuning rate (5e-5) barely moves in a few epochs.
+HEAD_LR_FLOOR = 1e-3
+
+
 class AdaptedModel(BaseTransformerModel):
     """Backbone prepared by an adaptation strategy + linear head, trained end to end.
 
@@ -41,7 +46,9 @@ class AdaptedModel(BaseTransformerModel):
         )
         encodings = tokenize(tokenizer, texts, max_length, self._stride())
         encoder = Encoder(adaptation.prepare(backbone, path), self.pooling, self.chunk_pooling)
-        module = TextModel(encoder, make_head(backbone.config.hidden_size, task.n_outputs))
+        head = make_head(backbone.config.hidden_size, task.n_outputs,
+                         bias=task.initial_bias(targets))
+        module = TextModel(encoder, head)
         n_trainable, n_total = count_params(module, trainable_only=True), count_params(module)
         if split is None:
             train_data, valid_data = TextDataset(encodings, targets, weights), None
@@ -50,7 +57,9 @@ class AdaptedModel(BaseTransformerModel):
                 TextDataset([encodings[i] for i in idx], targets[idx], weights[idx])
                 for idx in split
             )
-        history = train(module, train_data, valid_data, self._train_config(device, dtype), task,
+        config = self._train_config(device, dtype)
+        config.head_lr = max(config.lr, HEAD_LR_FLOOR)
+        history = train(module, train_data, valid_data, config, task,
                         collate_fn=Collator(tokenizer), train_loader=LengthGroupedLoader)
         module.encoder.backbone = adaptation.finalize(module.encoder.backbone)
         return {"tokenizer_": tokenizer, "max_length_": max_length, "module_": module.eval(),

@@ -44,14 +44,21 @@ def pool_windows(vectors: torch.Tensor, window_doc: torch.Tensor, n_docs: int,
                               include_self=False)
 
 
-def make_head(in_features: int, n_classes: int, hidden=(), dropout: float = 0.1) -> nn.Module:
-    """An MLP head: ``len(hidden)`` hidden layers (ReLU, dropout), then a linear layer."""
+def make_head(in_features: int, n_classes: int, hidden=(), dropout: float = 0.1,
+              bias=None) -> nn.Module:
+    """An MLP head: ``len(hidden)`` hidden layers (ReLU, dropout), then a linear layer.
+
+    ``bias`` (one value per output) sets the output layer's initial bias.
+    """
     layers: list[nn.Module] = [nn.Dropout(dropout)]
     width = in_features
     for h in hidden:
         layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
         width = h
     layers.append(nn.Linear(width, n_classes))
+    if bias is not None:
+        with torch.no_grad():
+            layers[-1].bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
     return nn.Sequential(*layers)
 
 

@@ -58,6 +58,10 @@ class SingleLabel:
     def stratify(self, targets):
         return targets
 
+    def initial_bias(self, targets):
+        """Bias of the output layer at the start (``None``: the layer's own init)."""
+        return None
+
     def sample_weight(self, class_weight) -> np.ndarray | None:
         """Per-sample weights from ``class_weight`` (``None``: no weighting)."""
         if class_weight is None:
@@ -94,6 +98,15 @@ class MultiLabel(SingleLabel):
 
     def stratify(self, targets):
         return None
+
+    def initial_bias(self, targets) -> np.ndarray:
+        """Each label's prior log-odds: the untrained head predicts the base rates.
+
+        With many rare labels a zero bias costs the first epochs just learning that
+        most labels are absent (and an under-trained model then predicts none).
+        """
+        rate = np.clip(targets.mean(axis=0), 1e-3, 1 - 1e-3)
+        return np.log(rate / (1 - rate))
 
     def proba(self, outputs) -> np.ndarray:
         return sigmoid(outputs)
@@ -139,6 +152,9 @@ class Regression:
         return None
 
     def sample_weight(self, class_weight):
+        return None
+
+    def initial_bias(self, targets):
         return None
 
     def predict(self, outputs) -> np.ndarray:

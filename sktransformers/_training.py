@@ -67,6 +67,7 @@ class TrainConfig:
     device: str
     dtype: torch.dtype | None
     verbose: int
+    head_lr: float | None = None  # a separate rate for parameters named ``head.*``
 
 
 def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=None,
@@ -124,6 +125,8 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         # loop dominates full fine-tuning steps on a CPU
         optimizer__fused=config.device.split(":")[0] in ("cpu", "cuda"),
         lr=config.lr,
+        optimizer__param_groups=[] if config.head_lr is None else [
+            ("head.*", {"lr": config.head_lr})],
         max_epochs=config.max_epochs,
         batch_size=config.batch_size,
         iterator_train__shuffle=True,

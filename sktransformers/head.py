@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.dataset import Dataset
 
 from ._base import (
@@ -24,6 +24,7 @@ from ._modules import FeatureHead, make_head
 from ._training import train
 
 _HEAD_CONSTRAINTS = {
+    "pair_encoding": [StrOptions({"bi", "cross"})],
     "head_hidden": [tuple, list],
     "head_dropout": [Interval(Real, 0, 1, closed="left")],
     "cache": ["boolean"],
@@ -32,9 +33,8 @@ _HEAD_CONSTRAINTS = {
 _DOC = """
     The backbone runs once per distinct text (embeddings are cached across
     fits, folds and grid points); every epoch then trains only the head on the
-    cached features, so many epochs cost little. Text pairs are encoded together
-    (``[CLS] a [SEP] b [SEP]``); long texts can be chunked into windows, whose
-    vectors are cached, so a grid over ``chunk_pooling`` encodes once.
+    cached features, so many epochs cost little. Long texts can be chunked into
+    windows, whose vectors are cached, so a grid over ``chunk_pooling`` encodes once.
 
     Parameters
     ----------
@@ -50,6 +50,10 @@ _DOC = """
     long_text : {"truncate", "chunk"}, default="truncate"
     stride : int, default=32
     chunk_pooling : {"mean", "max", "first"}, default="mean"
+    pair_encoding : {"bi", "cross"}, default="bi"
+        Text pairs: the features ``[u, v, |u - v|, u * v]`` of the two texts embedded
+        separately (``"bi"``, what a frozen sentence encoder does well), or one
+        embedding of the pair encoded together (``"cross"``).
     batch_size : int, default=32
     max_epochs : int, default=30
     lr : float, default=1e-3
@@ -90,7 +94,8 @@ class _HeadModel(BaseTransformerModel):
         encoder = FrozenEncoder(path, self.pooling, max_length)
         features = self._features(encoder, texts, device, dtype)
         module = FeatureHead(
-            make_head(encoder.dim, task.n_outputs, self.head_hidden, self.head_dropout)
+            make_head(features.shape[1], task.n_outputs, self.head_hidden, self.head_dropout,
+                      bias=task.initial_bias(targets))
         )
         data = {"features": features, "sample_weight": weights}
         if split is None:
@@ -107,7 +112,7 @@ class _HeadModel(BaseTransformerModel):
     def _features(self, encoder, texts, device, dtype):
         return encoder.embed(texts, batch_size=self.batch_size, device=device, dtype=dtype,
                              cache=self.cache, verbose=self.verbose, stride=self._stride(),
-                             chunk_pooling=self.chunk_pooling)
+                             chunk_pooling=self.chunk_pooling, pair_encoding=self.pair_encoding)
 
     def _raw(self, texts, device, dtype):
         features = torch.from_numpy(self._features(self.encoder_, texts, device, dtype))
@@ -146,7 +151,7 @@ class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
 
     def __init__(self, model=None, *, head_hidden=(), head_dropout=0.1, pooling="mean",
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
-                 batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
+                 pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
                  cache=True, class_weight=None, threshold=0.5, device="auto",
                  precision="auto", random_state=None, verbose=1):
@@ -173,7 +178,7 @@ class HeadFinetuneRegressor(TransformerRegressorMixin, _HeadModel):
 
     def __init__(self, model=None, *, head_hidden=(), head_dropout=0.1, pooling="mean",
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
-                 batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
+                 pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
                  cache=True, loss="squared_error", device="auto", precision="auto",
                  random_state=None, verbose=1):

@@ -244,6 +244,14 @@ def test_bi_pair_features_are_the_standard_four(tiny_bert):
     np.testing.assert_allclose(Z, np.hstack([u, v, np.abs(u - v), u * v]), rtol=1e-5)
 
 
+def test_head_pair_encodings(tiny_bert):
+    bi = make("head", tiny_bert).fit(PAIR_X, PAIR_Y)
+    cross = make("head", tiny_bert, pair_encoding="cross").fit(PAIR_X, PAIR_Y)
+    assert bi.module_.head[-1].in_features == 4 * 32
+    assert cross.module_.head[-1].in_features == 32
+    assert bi.predict(PAIR_X).shape == cross.predict(PAIR_X).shape == (len(PAIR_X),)
+
+
 def test_in_context_pair_template_is_checked(tiny_bert):
     with pytest.raises(ValueError, match=r"\{text_a\}, \{text_b\}"):
         make("incontext", tiny_bert).fit(PAIR_X, PAIR_Y)  # the default template has {text}
