@@ -20,7 +20,6 @@ from ._modules import Encoder, TextModel, make_head
 from ._text import Collator, LengthGroupedLoader, TextDataset, tokenize
 from ._training import train
 
-
 #: The new head of an adapted backbone trains at least at this rate: a freshly
 #: initialised layer at a fine-tuning rate (5e-5) barely moves in a few epochs.
 HEAD_LR_FLOOR = 1e-3
@@ -44,10 +43,12 @@ class AdaptedModel(BaseTransformerModel):
         max_length = clamp_max_length(
             backbone.config, self.max_length, getattr(adaptation, "n_virtual_tokens", 0)
         )
-        encodings = tokenize(tokenizer, texts, max_length, self._stride())
-        encoder = Encoder(adaptation.prepare(backbone, path), self.pooling, self.chunk_pooling)
-        head = make_head(backbone.config.hidden_size, task.n_outputs,
-                         bias=task.initial_bias(targets))
+        encodings = tokenize(tokenizer, texts, max_length, self._stride(), self.pair_encoding)
+        siamese = isinstance(texts[0], tuple) and self.pair_encoding == "bi"
+        encoder = Encoder(adaptation.prepare(backbone, path), self.pooling,
+                          "pair" if siamese else self.chunk_pooling)
+        width = backbone.config.hidden_size * (4 if siamese else 1)
+        head = make_head(width, task.n_outputs, bias=task.initial_bias(targets))
         module = TextModel(encoder, head)
         n_trainable, n_total = count_params(module, trainable_only=True), count_params(module)
         if split is None:
@@ -68,7 +69,8 @@ class AdaptedModel(BaseTransformerModel):
 
     def _raw(self, texts, device, dtype):
         self.module_.to(device)
-        encodings = tokenize(self.tokenizer_, texts, self.max_length_, self._stride())
+        encodings = tokenize(self.tokenizer_, texts, self.max_length_, self._stride(),
+                             self.pair_encoding)
         return run_module(self.module_, self.tokenizer_, encodings, batch_size=self.batch_size,
                           device=device, dtype=dtype, verbose=self.verbose, desc="predicting")
 
@@ -97,6 +99,13 @@ _COMMON_DOC = """
         Tokens shared by consecutive windows with ``long_text="chunk"``.
     chunk_pooling : {"mean", "max", "first"}, default="mean"
         How window vectors become one vector per text.
+    pair_encoding : {"cross", "bi"}, default="cross"
+        Text pairs (two columns): ``"cross"`` encodes each pair together as the
+        backbone expects it (``[CLS] a [SEP] b [SEP]``, a cross-encoder); ``"bi"``
+        runs the adapted encoder on each text alone and the head on
+        ``[u, v, |u - v|, u * v]`` (a siamese bi-encoder, as sentence-transformers
+        trains), which suits frozen sentence-embedding backbones with few trained
+        parameters (prompt and prefix tuning).
     batch_size : int, default=32
     max_epochs : int
         Passes over the training data.

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import PRECISIONS, check_device, resolve_device, resolve_precision, seed_everything
-from ._modules import CHUNK_POOLINGS, POOLINGS
+from ._modules import CHUNK_POOLINGS, PAIR_ENCODINGS, POOLINGS
 from ._persistence import TorchPicklingMixin
 from ._tasks import Regression, classification_task
 from ._training import TrainConfig
@@ -33,6 +33,7 @@ LONG_TEXT_CONSTRAINTS = {
     "long_text": [StrOptions({"truncate", "chunk"})],
     "stride": [Interval(Integral, 0, None, closed="left")],
     "chunk_pooling": [StrOptions(set(CHUNK_POOLINGS))],
+    "pair_encoding": [StrOptions(set(PAIR_ENCODINGS))],
 }
 
 _TRAINING = {

@@ -7,6 +7,7 @@ from torch import nn
 
 POOLINGS = ("mean", "cls")
 CHUNK_POOLINGS = ("mean", "max", "first")
+PAIR_ENCODINGS = ("cross", "bi")
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -32,8 +33,13 @@ def pool_windows(vectors: torch.Tensor, window_doc: torch.Tensor, n_docs: int,
 
     ``window_doc[i]`` is the document of window ``i``; a document's windows are
     consecutive and in text order. ``how`` is ``"mean"``, ``"max"`` (element-wise)
-    or ``"first"`` (the first window only).
+    or ``"first"`` (the first window only); ``"pair"`` takes items of exactly two
+    windows, the two texts ``u``, ``v`` of a pair, and returns the pair features
+    ``[u, v, |u - v|, u * v]`` (four times as wide).
     """
+    if how == "pair":
+        u, v = vectors[0::2], vectors[1::2]
+        return torch.cat([u, v, (u - v).abs(), u * v], dim=1)
     if how == "first":
         starts = torch.ones_like(window_doc, dtype=torch.bool)
         starts[1:] = window_doc[1:] != window_doc[:-1]

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 
-def tokenize(tokenizer, texts: list, max_length: int, stride: int | None = None) -> list[dict]:
+def tokenize(tokenizer, texts: list, max_length: int, stride: int | None = None,
+             pair_encoding: str = "cross") -> list[dict]:
     """Tokenise all ``texts`` in one call of the fast tokenizer, without padding.
 
     Parameters
@@ -21,6 +22,9 @@ def tokenize(tokenizer, texts: list, max_length: int, stride: int | None = None)
         ``None`` truncates each text to ``max_length`` tokens. An int splits texts
         longer than that into windows of ``max_length`` tokens overlapping by
         ``stride`` tokens; each item is then ``{"windows": [encoding, ...]}``.
+    pair_encoding : {"cross", "bi"}, default="cross"
+        ``"bi"`` tokenises the two texts of a pair separately, as an item of two
+        windows ``{"windows": [a, b]}`` (each text cut to ``max_length``).
 
     Returns
     -------
@@ -29,6 +33,9 @@ def tokenize(tokenizer, texts: list, max_length: int, stride: int | None = None)
         :class:`Collator`, so short batches stay short.
     """
     pairs = bool(texts) and isinstance(texts[0], tuple)
+    if pairs and pair_encoding == "bi":
+        sides = [tokenize(tokenizer, [pair[i] for pair in texts], max_length) for i in (0, 1)]
+        return [{"windows": [a, b]} for a, b in zip(*sides, strict=True)]
     args = ([a for a, _ in texts], [b for _, b in texts]) if pairs else (list(texts),)
     options = {}
     if stride is not None:

@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils import get_tags
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import ENCODER_CONSTRAINTS, LONG_TEXT_CONSTRAINTS, TextInputMixin, store_params
@@ -22,7 +22,6 @@ EMBEDDER_CONSTRAINTS = {
     **LONG_TEXT_CONSTRAINTS,
     "normalize": ["boolean"],
     "cache": ["boolean"],
-    "pair_encoding": [StrOptions({"cross", "bi"})],
 }
 
 _ENCODING_DOC = """

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from skorch.dataset import Dataset
 
 from ._base import (
@@ -24,7 +24,6 @@ from ._modules import FeatureHead, make_head
 from ._training import train
 
 _HEAD_CONSTRAINTS = {
-    "pair_encoding": [StrOptions({"bi", "cross"})],
     "head_hidden": [tuple, list],
     "head_dropout": [Interval(Real, 0, 1, closed="left")],
     "cache": ["boolean"],

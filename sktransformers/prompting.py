@@ -41,12 +41,12 @@ class PromptTunedClassifier(_PromptTuning, AdaptedClassifier):
 
     _parameter_constraints = {**TRAINING_CONSTRAINTS, **_PROMPT_CONSTRAINTS}
 
-    def __init__(self, model=None, *, n_virtual_tokens=20, prompt_init_text=None,
-                 pooling="mean", max_length=128, long_text="truncate", stride=32,
-                 chunk_pooling="mean", batch_size=32, max_epochs=5, lr=3e-3,
-                 weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=2, class_weight=None, threshold=0.5, device="auto",
-                 precision="auto", random_state=None, verbose=1):
+    def __init__(self, model=None, *, n_virtual_tokens=20, prompt_init_text=None, pooling="mean",
+                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 pair_encoding="cross", batch_size=32, max_epochs=5, lr=3e-3, weight_decay=0.0,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
+                 class_weight=None, threshold=0.5, device="auto", precision="auto",
+                 random_state=None, verbose=1):
         store_params(self, locals())
 
 
@@ -59,12 +59,12 @@ class PromptTunedRegressor(_PromptTuning, AdaptedRegressor):
 
     _parameter_constraints = {**REGRESSION_CONSTRAINTS, **_PROMPT_CONSTRAINTS}
 
-    def __init__(self, model=None, *, n_virtual_tokens=20, prompt_init_text=None,
-                 pooling="mean", max_length=128, long_text="truncate", stride=32,
-                 chunk_pooling="mean", batch_size=32, max_epochs=5, lr=3e-3,
-                 weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=2, loss="squared_error", device="auto", precision="auto",
-                 random_state=None, verbose=1):
+    def __init__(self, model=None, *, n_virtual_tokens=20, prompt_init_text=None, pooling="mean",
+                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 pair_encoding="cross", batch_size=32, max_epochs=5, lr=3e-3, weight_decay=0.0,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
+                 loss="squared_error", device="auto", precision="auto", random_state=None,
+                 verbose=1):
         store_params(self, locals())
 
 
@@ -104,7 +104,7 @@ class PrefixTunedClassifier(_PrefixTuning, AdaptedClassifier):
 
     def __init__(self, model=None, *, n_virtual_tokens=20, prefix_projection_dim=128,
                  pooling="mean", max_length=128, long_text="truncate", stride=32,
-                 chunk_pooling="mean", batch_size=32, max_epochs=5, lr=5e-3,
+                 chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=5, lr=5e-3,
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, class_weight=None, threshold=0.5, device="auto",
                  precision="auto", random_state=None, verbose=1):
@@ -122,7 +122,7 @@ class PrefixTunedRegressor(_PrefixTuning, AdaptedRegressor):
 
     def __init__(self, model=None, *, n_virtual_tokens=20, prefix_projection_dim=128,
                  pooling="mean", max_length=128, long_text="truncate", stride=32,
-                 chunk_pooling="mean", batch_size=32, max_epochs=5, lr=5e-3,
+                 chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=5, lr=5e-3,
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, loss="squared_error", device="auto", precision="auto",
                  random_state=None, verbose=1):

@@ -244,6 +244,32 @@ def test_bi_pair_features_are_the_standard_four(tiny_bert):
     np.testing.assert_allclose(Z, np.hstack([u, v, np.abs(u - v), u * v]), rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", TRAINABLE + TRAINABLE_REGRESSORS)
+def test_siamese_pair_encoding(name, tiny_bert):
+    y = np.linspace(0, 1, len(PAIR_X)) if name in REGRESSORS else PAIR_Y
+    est = make(name, tiny_bert, pair_encoding="bi").fit(PAIR_X, y)
+    head = est.module_.head
+    assert head[-1].in_features == 4 * 32  # [u, v, |u - v|, u * v]
+    swapped = [(b, a) for a, b in PAIR_X]
+    assert not np.allclose(outputs(est, swapped), outputs(est, PAIR_X))
+    if not name.startswith("head"):  # each text runs through the adapted encoder alone
+        encoder = est.module_.encoder.eval()
+        tokenizer = load_tokenizer(tiny_bert)
+        [item] = tokenize(tokenizer, PAIR_X[:1], 16, pair_encoding="bi")
+        u, v = (encoder(**{k: torch.tensor([w[k]]) for k in ("input_ids", "attention_mask")})
+                for w in item["windows"])
+        with torch.no_grad():
+            expected = est.module_.head(torch.cat([u, v, (u - v).abs(), u * v], dim=1))
+        np.testing.assert_allclose(est._raw(PAIR_X[:1], "cpu", None), expected.numpy(),
+                                   atol=1e-5)
+
+
+def test_pool_windows_pair_features():
+    u, v = torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0, 1.0]])
+    out = pool_windows(torch.cat([u, v]), torch.tensor([0, 0]), 1, "pair")
+    np.testing.assert_allclose(out, [[1.0, -2.0, 3.0, 1.0, 2.0, 3.0, 3.0, -2.0]])
+
+
 def test_head_pair_encodings(tiny_bert):
     bi = make("head", tiny_bert).fit(PAIR_X, PAIR_Y)
     cross = make("head", tiny_bert, pair_encoding="cross").fit(PAIR_X, PAIR_Y)
