@@ -122,3 +122,24 @@ def test_virtual_tokens_fit_the_position_table(name, tiny_bert):
     clf.fit(texts, ["p", "n"] * 4)
     assert clf.max_length_ == 128 - 8
     assert clf.predict(texts).shape == (8,)
+
+
+def test_prefix_keeps_the_texts_pretrained_positions(tiny_bert):
+    """With a prefix cache BERT would number the text from n_virtual_tokens; we pass 0.."""
+    from sktransformers._loading import load_backbone
+    from sktransformers.adaptation import PrefixTuning
+
+    wrapped = PrefixTuning(n_virtual_tokens=5, projection_dim=None).prepare(
+        load_backbone(tiny_bert), tiny_bert)
+    seen = {}
+    embeddings = wrapped.backbone.embeddings
+    original = embeddings.forward
+
+    def spy(*args, **kwargs):
+        seen["position_ids"] = kwargs.get("position_ids")
+        return original(*args, **kwargs)
+
+    embeddings.forward = spy
+    ids = torch.tensor([[2, 10, 11, 3]])
+    wrapped(input_ids=ids, attention_mask=torch.ones_like(ids))
+    assert seen["position_ids"].tolist() == [[0, 1, 2, 3]]

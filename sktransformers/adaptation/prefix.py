@@ -47,6 +47,7 @@ class PrefixTunedBackbone(nn.Module):
         self.n_layers = config.num_hidden_layers
         self.n_virtual_tokens = n_virtual_tokens
         self.cache_argument = cache_argument(backbone)
+        self.takes_position_ids = "position_ids" in inspect.signature(backbone.forward).parameters
         self.backbone = backbone.requires_grad_(False)
         self.prefix_encoder = PrefixEncoder(PrefixTuningConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
@@ -79,6 +80,12 @@ class PrefixTunedBackbone(nn.Module):
         batch = input_ids.shape[0]
         prefix_mask = attention_mask.new_ones(batch, self.n_virtual_tokens)
         kwargs[self.cache_argument] = self._prefix_cache(batch)
+        if self.takes_position_ids and "position_ids" not in kwargs:
+            # the text keeps the positions it was pre-trained at: with a cache, models
+            # number the input from the cache length (absolute position embeddings such
+            # as BERT's then see every text shifted right by n_virtual_tokens)
+            kwargs["position_ids"] = torch.arange(
+                input_ids.shape[1], device=input_ids.device).expand(batch, -1)
         return self.backbone(input_ids=input_ids,
                              attention_mask=torch.cat([prefix_mask, attention_mask], dim=1),
                              use_cache=False, **kwargs)
