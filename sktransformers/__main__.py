@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
                           "prefix,adapter,incontext (default: all installed)")
     cmp.add_argument("--model", default=None,
                      help="backbone hub id or folder (default: packaged all-MiniLM-L6-v2)")
+    cmp.add_argument("--long-text", choices=["truncate", "chunk"], default="truncate",
+                     help="chunk: read long documents as overlapping windows (default: "
+                          "truncate)")
+    cmp.add_argument("--max-length", type=int, default=None,
+                     help="tokens per text, or per window with --long-text chunk "
+                          "(default: 128)")
     cmp.add_argument("--max-train", type=int, default=1000,
                      help="cap on training texts (default 1000; 0 = no cap)")
     cmp.add_argument("--max-test", type=int, default=500,
@@ -110,7 +116,8 @@ def main(argv=None) -> int:
     if note:
         print(f"note: {note}")
     results = compare(text_input(train), y_train, text_input(test), y_test, task=task,
-                      methods=methods, model=args.model, device=args.device,
+                      methods=methods, model=args.model, long_text=args.long_text,
+                      max_length=args.max_length, device=args.device,
                       random_state=args.seed, verbose=0 if args.quiet else 1)
     print()
     print(format_table(results))

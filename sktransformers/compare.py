@@ -179,6 +179,19 @@ def _run_one(name, estimator, task, X_train, y_train, X_test, y_test):
     }
 
 
+def _with_text_settings(estimator, long_text, max_length):
+    """Apply ``long_text`` / ``max_length`` to the estimators that have them.
+
+    Chunked windows overlap by a quarter of their length.
+    """
+    params = estimator.get_params()
+    settings = {"long_text": long_text, "max_length": max_length}
+    if long_text == "chunk":
+        settings["stride"] = (max_length or params.get("max_length", 128)) // 4
+    chosen = {k: v for k, v in settings.items() if k in params and v is not None}
+    return estimator.set_params(**chosen) if chosen else estimator
+
+
 def _trainable_params(estimator) -> int:
     if hasattr(estimator, "n_trainable_params_"):
         return int(estimator.n_trainable_params_)
@@ -186,8 +199,8 @@ def _trainable_params(estimator) -> int:
 
 
 def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=None,
-            lm_model=None, device="auto", random_state=0, verbose=1,
-            progress=print) -> pd.DataFrame:
+            lm_model=None, long_text="truncate", max_length=None, device="auto",
+            random_state=0, verbose=1, progress=print) -> pd.DataFrame:
     """Fit each method on the training texts and score it on the test texts.
 
     Parameters
@@ -205,6 +218,13 @@ def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=
         all-MiniLM-L6-v2.
     lm_model : str or path, optional
         Causal LM of the in-context method; ``None`` = packaged SmolLM2-135M-Instruct.
+    long_text : {"truncate", "chunk"}, default="truncate"
+        Long documents: ``"chunk"`` makes every transformer method read each text as
+        windows overlapping by a quarter of ``max_length`` (see the estimators'
+        ``long_text``).
+    max_length : int, optional
+        Tokens per text (per window with ``"chunk"``) for every transformer method;
+        ``None`` keeps each estimator's default (128).
     device : str, default="auto"
     random_state : int, default=0
     verbose : int, default=1
@@ -248,7 +268,7 @@ def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=
             progress(f"[{i}/{len(methods)}] {name}: {METHODS[name][0]}")
         options = {"model": model, "lm_model": lm_model, "device": device,
                    "seed": random_state, "verbose": verbose, "task": task, "pairs": pairs}
-        estimator = METHODS[name][1](options)
+        estimator = _with_text_settings(METHODS[name][1](options), long_text, max_length)
         rows.append(_run_one(name, estimator, task, X_train, y_train, X_test, y_test))
         if progress is not None:
             progress(f"      {primary} {rows[-1][primary]:.3f}, fit {rows[-1]['fit_s']:.1f} s")

@@ -153,3 +153,31 @@ def test_measure_sees_memory_growth():
         block = np.ones(50 * 2**20 // 8)  # 50 MiB
         block.sum()
     assert m.peak_rss_mb > 40 and m.seconds > 0
+
+
+def test_command_line_long_text(tiny_bert, tmp_path, capsys):
+    path = tmp_path / "long.csv"
+    X = ["good film and a great story " * 8, "bad film and an awful plot " * 8] * 10
+    pd.DataFrame({"text": X, "label": ["pos", "neg"] * 10}).to_csv(path, index=False)
+    code = main(["compare", "--csv", str(path), "--model", tiny_bert, "--methods",
+                 "feature,head", "--long-text", "chunk", "--max-length", "16",
+                 "--output", str(tmp_path / "out"), "--quiet"])
+    assert code == 0 and "| method | accuracy |" in capsys.readouterr().out
+
+
+def test_compare_applies_long_text_settings(tiny_bert, monkeypatch):
+    from sktransformers import compare as module
+
+    built = []
+    original = module._with_text_settings
+
+    def spy(estimator, long_text, max_length):
+        built.append(original(estimator, long_text, max_length))
+        return built[-1]
+
+    monkeypatch.setattr(module, "_with_text_settings", spy)
+    X, y = ["good film " * 10, "bad film " * 10] * 6, ["p", "n"] * 6
+    compare(X, y, X, y, methods=["tfidf", "head"], model=tiny_bert, long_text="chunk",
+            max_length=16, verbose=0, progress=None)
+    head = built[1]
+    assert head.long_text == "chunk" and head.max_length == 16
