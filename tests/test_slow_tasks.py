@@ -87,10 +87,6 @@ def test_regressors_learn_emobank_valence(method, emobank):
 
 # ---------------------------------------------------------- pair regression
 
-#: Budgets at which each method learns STS-B from 1,000 pairs (defaults otherwise).
-PAIR_REGRESSION_SETTINGS = {}
-
-
 @pytest.fixture(scope="module")
 def stsb():
     train, test = _sample("stsb", 1000, 400)
@@ -103,7 +99,7 @@ def stsb():
 @pytest.mark.parametrize("method", list(ESTIMATORS))
 def test_regressors_learn_stsb_pairs(method, stsb):
     X_train, y_train, X_test, y_test, (base_r2, base_rho) = stsb
-    params = PAIR_REGRESSION_SETTINGS.get(method, {})
+    params = PAIR_SETTINGS.get(method, {})
     est = build(method, regression=True, **params).fit(X_train, y_train)
     r2, rho = _regression_scores(y_test, est.predict(X_test))
     MEASURED.append(f"STS-B {method} {params or ''}: R2 {r2:.3f} Spearman {rho:.3f} "
@@ -131,14 +127,19 @@ def _micro_f1(Y_true, Y_pred):
 
 MICRO_F1_MARGIN = 0.05  # "learns": micro-F1 at least 0.05 above TF-IDF + one-vs-rest LR
 
+#: 20 soft-prompt vectors need more passes over 600 texts to learn 28 labels: with the
+#: default 5 epochs prompt tuning predicts almost no labels (micro-F1 0.017).
+MULTILABEL_SETTINGS = {"prompt": {"max_epochs": 15}}
+
 
 @pytest.mark.parametrize("method", list(ESTIMATORS))
 def test_multilabel_learns_goemotions(method, goemotions):
     X_train, Y_train, X_test, Y_test, base = goemotions
-    est = build(method).fit(X_train, Y_train)
+    params = MULTILABEL_SETTINGS.get(method, {})
+    est = build(method, **params).fit(X_train, Y_train)
     pred = est.predict(X_test)
     micro = _micro_f1(Y_test, pred)
-    MEASURED.append(f"GoEmotions (28 labels) {method}: micro-F1 {micro:.3f}, "
+    MEASURED.append(f"GoEmotions (28 labels) {method} {params or ''}: micro-F1 {micro:.3f}, "
                     f"{pred.sum(1).mean():.2f} labels/text (TF-IDF + OvR LR: {base:.3f})")
     assert micro >= base + MICRO_F1_MARGIN
 
@@ -147,8 +148,11 @@ def test_multilabel_learns_goemotions(method, goemotions):
 
 #: A frozen sentence encoder with few trained parameters reads pairs best one text at
 #: a time: soft prompts and prefixes learn pair tasks as siamese bi-encoders (on 1,000
-#: STS-B pairs, prompt tuning: R2 -0.07 cross-encoded, 0.62 siamese).
-PAIR_SETTINGS = {"prompt": {"pair_encoding": "bi"}, "prefix": {"pair_encoding": "bi"}}
+#: STS-B pairs, prompt tuning: R2 -0.07 cross-encoded, 0.62 siamese). Prefix tuning's
+#: default rate (5e-3 through its MLP) collapses to one class on the similarity task
+#: (accuracy 0.403 siamese, 0.405 cross-encoded, the majority share); at 1e-3: 0.828.
+PAIR_SETTINGS = {"prompt": {"pair_encoding": "bi"},
+                 "prefix": {"pair_encoding": "bi", "lr": 1e-3}}
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +212,9 @@ def imdb_long():
     return train.text, train.label, test.text, test.label
 
 
+#: The adapters train through the backbone on every window (about 7 a review): the
+#: costliest slow test (about 15 minutes on 2 cores; 200 reviews for 2 epochs did not
+#: learn either way: 0.517 chunked, 0.537 truncated).
 @pytest.mark.parametrize("method", ["feature", "head", "adapter"])
 def test_chunking_beats_truncation_on_long_reviews(method, imdb_long):
     X_train, y_train, X_test, y_test = imdb_long
