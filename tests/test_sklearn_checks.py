@@ -44,12 +44,12 @@ def test_sklearn_check(name, check):
 @pytest.mark.parametrize("name", [n for n in ESTIMATORS if n.endswith("-reg")])
 def test_regressor_tags_and_default_cv(name):
     from sklearn.base import is_classifier, is_regressor
-    from sklearn.model_selection import KFold, check_cv
 
     estimator = ESTIMATORS[name]()
-    assert is_regressor(estimator)
-    assert isinstance(check_cv(3, [0.1, 0.2, 0.3], classifier=is_classifier(estimator)), KFold)
+    assert is_regressor(estimator) and not is_classifier(estimator)
     assert estimator.__sklearn_tags__().estimator_type == "regressor"
+    # (cross_val_score with continuous y, which StratifiedKFold would refuse, runs in
+    # test_contract.test_pipeline_gridsearch_cross_val_score)
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))
