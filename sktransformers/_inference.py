@@ -11,11 +11,14 @@ from ._text import Collator, length_sorted_batches
 
 
 @torch.inference_mode()
-def run_module(module, tokenizer, encodings, *, batch_size, device, dtype, verbose=0, desc=""):
+def run_module(module, tokenizer, encodings, *, batch_size, device, dtype, verbose=0, desc="",
+               collate=None):
     """Run ``module`` over ``encodings`` and return its outputs in input order.
 
     Texts are processed longest first in batches padded to their own longest text,
     so padding costs little; outputs are written back to their original rows.
+
+    ``collate`` batches items (default: :class:`Collator` of ``tokenizer``).
 
     Returns
     -------
@@ -23,7 +26,7 @@ def run_module(module, tokenizer, encodings, *, batch_size, device, dtype, verbo
     """
     was_training = module.training
     module.eval()
-    collate = Collator(tokenizer)
+    collate = collate or Collator(tokenizer)
     out = None
     batches = length_sorted_batches(encodings, batch_size)
     total = -(-len(encodings) // batch_size)

