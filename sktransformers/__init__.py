@@ -5,7 +5,8 @@ Every adaptation method is a scikit-learn estimator with ``fit``, ``predict``,
 ``cross_val_score`` and ``joblib.dump``. Classifiers take single labels or a
 multi-label indicator matrix; each trainable method also has a ``*Regressor``;
 inputs may be single texts or text pairs (two columns), and long texts can be
-chunked (``long_text="chunk"``).
+chunked (``long_text="chunk"``). ``RewardModel`` and ``DPOTuner`` learn from
+preference pairs (a reward model, then preference tuning of a causal LM).
 """
 
 from ._cache import EmbeddingCache, embedding_cache
@@ -17,12 +18,14 @@ from .embedding import (
 )
 from .head import HeadFinetuneClassifier, HeadFinetuneRegressor
 from .in_context import InContextClassifier
+from .preference_tuning import DPOTuner
 from .prompting import (
     PrefixTunedClassifier,
     PrefixTunedRegressor,
     PromptTunedClassifier,
     PromptTunedRegressor,
 )
+from .reward import RewardModel
 from .tuned import FullFinetuneClassifier, FullFinetuneRegressor, LoRAClassifier, LoRARegressor
 
 __version__ = "0.1.0"
@@ -30,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AdapterClassifier",
     "AdapterRegressor",
+    "DPOTuner",
     "EmbeddingCache",
     "FullFinetuneClassifier",
     "FullFinetuneRegressor",
@@ -42,6 +46,7 @@ __all__ = [
     "PrefixTunedRegressor",
     "PromptTunedClassifier",
     "PromptTunedRegressor",
+    "RewardModel",
     "TransformerEmbedder",
     "TransformerFeatureClassifier",
     "TransformerFeatureRegressor",

@@ -18,8 +18,8 @@ no tensors, only what is needed to map outputs back (classes, target scale).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.class_weight import compute_sample_weight
 import torch
+from sklearn.utils.class_weight import compute_sample_weight
 from torch import nn
 
 from ._validation import check_labels, check_multilabel, check_regression_targets
