@@ -1,0 +1,76 @@
+"""Our DPO loss and implicit rewards equal TRL's ``DPOTrainer`` on the same batch.
+
+TRL is a test dependency only (the ``preferences`` extra): the engine of
+``DPOTuner`` is our skorch core, and this test keeps its formulas honest. The
+batch is TRL's own (its tokenisation and collation), the policy a LoRA-wrapped
+tiny Llama whose adapter is perturbed so that policy and reference differ.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from conftest import NEG, POS
+from sktransformers._policy import sequence_logps
+from sktransformers._tasks import DPOLoss
+
+trl = pytest.importorskip("trl", reason="TRL is installed with the 'preferences' extra")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture
+def lora_policy(tiny_llama):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    policy = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj",
+                                                                                 "v_proj"]))
+    return policy, AutoTokenizer.from_pretrained(tiny_llama)
+
+
+def perturb(policy):
+    """Move the trained adapter off zero, so that policy and reference differ."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, param in policy.named_parameters():
+            if "lora_B.default" in name:
+                param.normal_(0, 0.5)
+
+
+@pytest.mark.parametrize("loss", ["sigmoid", "ipo", "hinge"])
+def test_loss_and_implicit_rewards_equal_trl(loss, lora_policy, tmp_path):
+    from datasets import Dataset
+
+    policy, tokenizer = lora_policy
+    # TRL joins prompt and completion strings as they are: the space keeps the words apart
+    data = Dataset.from_dict({"prompt": ["what is it "] * 6, "chosen": POS, "rejected": NEG})
+    args = trl.DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=6, beta=0.2,
+                         loss_type=[loss], report_to="none", use_cpu=True)
+    trainer = trl.DPOTrainer(model=policy, args=args, train_dataset=data,
+                             processing_class=tokenizer)
+    batch = next(iter(trainer.get_train_dataloader()))
+    perturb(policy)  # after TRL has taken its reference (the adapter at zero)
+    policy.eval()
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(policy, batch).item()
+        metrics = {k: v[-1] for k, v in trainer._metrics["eval"].items()}  # model in eval mode
+        ids, mask, completion = batch["input_ids"], batch["attention_mask"], batch[
+            "completion_mask"]
+        logps = sequence_logps(policy, ids, mask, completion)
+        with policy.disable_adapter():
+            ref = sequence_logps(policy, ids, mask, completion)
+    lengths = completion.sum(1).float()
+    ours = torch.stack(logps.chunk(2), 1)
+    target = torch.cat([torch.stack(ref.chunk(2), 1), torch.stack(lengths.chunk(2), 1)], 1)
+    assert (batch["input_ids"][:6] != batch["input_ids"][6:]).any()
+    assert abs(metrics["rewards/margins"]) > 1e-3  # the policy differs from the reference
+    assert DPOLoss(loss, 0.2)(ours, target).mean().item() == pytest.approx(trl_loss, abs=1e-4)
+    rewards = 0.2 * (ours - target[:, :2])
+    assert rewards[:, 0].mean().item() == pytest.approx(metrics["rewards/chosen"], abs=1e-4)
+    assert rewards[:, 1].mean().item() == pytest.approx(metrics["rewards/rejected"], abs=1e-4)
+    accuracy = (rewards[:, 0] > rewards[:, 1]).float().mean().item()
+    assert accuracy == pytest.approx(metrics["rewards/accuracies"], abs=1e-6)
