@@ -18,6 +18,7 @@ from .embedding import (
 )
 from .head import HeadFinetuneClassifier, HeadFinetuneRegressor
 from .in_context import InContextClassifier
+from .online_tuning import RLOOTuner
 from .preference_tuning import DPOTuner
 from .prompting import (
     PrefixTunedClassifier,
@@ -46,6 +47,7 @@ __all__ = [
     "PrefixTunedRegressor",
     "PromptTunedClassifier",
     "PromptTunedRegressor",
+    "RLOOTuner",
     "RewardModel",
     "TransformerEmbedder",
     "TransformerFeatureClassifier",

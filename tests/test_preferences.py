@@ -318,3 +318,57 @@ def test_dpo_loss_formulas():
     expected = -(0.8 * torch.nn.functional.logsigmoid(torch.tensor([1.0]))
                  + 0.2 * torch.nn.functional.logsigmoid(torch.tensor([-1.0])))
     torch.testing.assert_close(smoothed, expected)
+
+
+# ---------------------------------------------------------------- online tuning (RLOO)
+
+GOOD_WORDS = {"good", "great", "nice", "love", "best", "fun", "happy"}
+
+
+def count_good(prompts, responses):
+    return [sum(w in GOOD_WORDS for w in r.split()) for r in responses]
+
+
+@pytest.fixture
+def rloo(tiny_llama):
+    pytest.importorskip("trl", reason="TRL is installed with the 'preferences' extra")
+    from sktransformers import RLOOTuner
+
+    def build(reward, **kw):
+        params = dict(max_new_tokens=4, n_generations=2, batch_size=2, lr=1e-2, verbose=0,
+                      random_state=0)
+        return RLOOTuner(reward, tiny_llama, **{**params, **kw})
+    return build
+
+
+def test_rloo_trains_on_rewards_and_scores_its_responses(rloo):
+    prompts = ["what is it", "the film is", "this movie was", "the plot"]
+    tuner = rloo(count_good).fit(prompts)
+    assert [row["step"] for row in tuner.history_] == [1.0, 2.0]
+    assert all("reward" in row and "loss" in row for row in tuner.history_)
+    responses = tuner.predict(prompts)
+    assert responses.shape == (4,) and all(isinstance(r, str) for r in responses)
+    assert tuner.score(prompts) == pytest.approx(np.mean(count_good(prompts, responses)))
+    assert hasattr(tuner.policy_, "disable_adapter")  # LoRA: the reference is the base
+
+
+def test_rloo_with_a_frozen_reward_model_survives_clone(rloo, make):
+    from sklearn.frozen import FrozenEstimator
+
+    rm = make("reward").fit(pairs())
+    tuner = clone(rloo(FrozenEstimator(rm))).fit(["what is it", "the film is"])
+    frame = pd.DataFrame({"prompt": ["what is it"], "response": tuner.predict(["what is it"])})
+    assert tuner.score(["what is it"]) == pytest.approx(rm.predict(frame)[0])
+
+
+def test_rloo_refuses_an_unfitted_reward_model(rloo, make):
+    with pytest.raises(NotFittedError, match="FrozenEstimator"):
+        rloo(make("reward")).fit(["what is it"])
+
+
+def test_rloo_without_trl_names_the_extra(rloo, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trl", None)
+    with pytest.raises(ImportError, match=r"sktransformers\[preferences\]"):
+        rloo(count_good).fit(["what is it"])
