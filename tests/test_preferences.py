@@ -21,13 +21,14 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from conftest import NEG, POS
 from sktransformers import DPOTuner, RewardModel
 from sktransformers._policy import PolicyCollator, prompt_ids, sequence_logps, tokenize_pairs
 from sktransformers._preference_data import check_preferences
 from sktransformers._tasks import BradleyTerryLoss, DPOLoss
 from sktransformers._text import tokenize_responses
 from sktransformers.adaptation import LoRA
+
+from conftest import NEG, POS
 
 
 def pairs(n_copies=2, prompt="what is it"):

@@ -13,9 +13,10 @@ import os
 import pytest
 import torch
 
-from conftest import NEG, POS
 from sktransformers._policy import sequence_logps
 from sktransformers._tasks import DPOLoss
+
+from conftest import NEG, POS
 
 trl = pytest.importorskip("trl", reason="TRL is installed with the 'preferences' extra")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
