@@ -24,6 +24,8 @@ SCRIPTS = [
     ["bench_training.py", "--method", "full"],
     ["bench_training.py", "--method", "lora"],
     ["bench_in_context.py"],
+    ["bench_preferences.py", "--method", "reward"],
+    ["bench_preferences.py", "--method", "dpo"],
 ]
 
 
@@ -31,6 +33,8 @@ SCRIPTS = [
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: " ".join(s))
 def test_benchmark_runs_on_a_tiny_size(script):
     shared_dataset("sst2")
+    if script[0] == "bench_preferences.py":
+        pytest.importorskip("trl", reason="the preference benchmarks compare with TRL")
     done = subprocess.run([sys.executable, str(BENCHMARKS / script[0]), *script[1:], "--smoke"],
                           capture_output=True, text=True, timeout=900, cwd=BENCHMARKS.parent)
     assert done.returncode == 0, done.stderr[-3000:]
