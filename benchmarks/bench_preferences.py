@@ -44,11 +44,10 @@ def pairs(name, n_train, n_test, seed, max_length):
     tok = load_tokenizer(backbone())
 
     def fits(frame):
-        n = [len(tok(p + r)["input_ids"]) for p, r in zip(frame.prompt.tolist() * 2,
-                                                          [*frame.chosen, *frame.rejected])]
-        n = pd.Series(n[: len(frame)], index=frame.index).combine(
-            pd.Series(n[len(frame):], index=frame.index), max)
-        return frame[n < max_length - 2]
+        def n_tokens(column):
+            return (frame.prompt + frame[column]).map(lambda t: len(tok(t)["input_ids"]))
+
+        return frame[n_tokens("chosen").combine(n_tokens("rejected"), max) < max_length - 2]
 
     train = fits(pd.read_csv(folder / "train.csv")).sample(n_train, random_state=seed)
     return train.reset_index(drop=True), fits(pd.read_csv(folder / "test.csv")).head(n_test)

@@ -39,7 +39,7 @@ print(f"  r(chosen) = {rewards[0]:.2f}, r(rejected) = {rewards[1]:.2f}")
 dpo = DPOTuner(random_state=0, verbose=0).fit(train.sample(256, random_state=0))
 print(f"DPO: implicit-reward accuracy on held-out pairs {dpo.score(test):.3f}")
 prompts = test.prompt.head(3).tolist()
-for prompt, response in zip(prompts, dpo.predict(prompts)):
+for prompt, response in zip(prompts, dpo.predict(prompts), strict=True):
     print(f"  {prompt[:60]!r} -> {response[:100]!r}")
 
 # 3. online: the policy samples, the reward model scores, RLOO raises the reward

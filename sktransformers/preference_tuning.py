@@ -21,13 +21,13 @@ from ._preference_data import check_preferences, check_prompts
 from ._tasks import DPO_LOSSES, DirectPreference
 from ._text import LengthGroupedLoader, TextDataset
 from ._training import train
-from .adaptation import LoRA, default_lr, make_adaptation
+from .adaptation import Adapters, FullFinetuning, LoRA, default_lr, make_adaptation
 
 #: Adaptations whose tuned policy still generates with ``model.generate``.
 POLICY_ADAPTATIONS = {"lora", "full", "adapter"}
 #: Default learning rates for preference tuning (lower than for classification:
 #: DPO moves a policy that already writes well).
-DPO_LR = {"lora": 5e-4, "full": 5e-6, "adapter": 5e-4}
+DPO_LR = {LoRA: 1e-3, FullFinetuning: 5e-6, Adapters: 1e-3}
 
 
 class GenerationMixin:
@@ -99,7 +99,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         Pairs per step (two sequences each).
     max_epochs : int, default=1
     lr : float or None, default=None
-        ``None``: 5e-4 for LoRA and adapters, 5e-6 for full fine-tuning.
+        ``None``: 1e-3 for LoRA and adapters, 5e-6 for full fine-tuning.
     weight_decay : float, default=0.0
     early_stopping, validation_fraction, n_iter_no_change
         As for the classifiers (validation on held-out pairs).
@@ -220,8 +220,8 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
     def _train_config(self, device, dtype):
         config = super()._train_config(device, dtype)
         if self.lr is None:
-            name = self.adaptation if isinstance(self.adaptation, str) else None
-            config.lr = DPO_LR.get(name) or default_lr(self.adaptation)
+            kind = type(make_adaptation(self.adaptation))
+            config.lr = DPO_LR.get(kind) or default_lr(self.adaptation)
         return config
 
     def _logps(self, module, tokenizer, encodings, device, dtype) -> np.ndarray:

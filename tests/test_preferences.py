@@ -373,3 +373,14 @@ def test_rloo_without_trl_names_the_extra(rloo, monkeypatch):
     monkeypatch.setitem(sys.modules, "trl", None)
     with pytest.raises(ImportError, match=r"sktransformers\[preferences\]"):
         rloo(count_good).fit(["what is it"])
+
+
+def test_adaptation_names_and_objects():
+    from sktransformers.adaptation import ADAPTATIONS, Frozen, default_lr, make_adaptation
+
+    assert isinstance(make_adaptation("head"), Frozen)
+    assert default_lr("full") == ADAPTATIONS["full"][1] and default_lr(LoRA(r=2)) == 5e-4
+    with pytest.raises(TypeError, match="strategy object"):
+        make_adaptation(42)
+    backbone = torch.nn.Linear(2, 2)
+    assert not any(p.requires_grad for p in Frozen().prepare(backbone, "x").parameters())
