@@ -11,7 +11,8 @@
 
 Both sides are timed from the model load to the end of training; prediction is
 outside the timing. TRL's trainers are built with ``report_to="none"``, no
-checkpoints and telemetry off.
+checkpoints and telemetry off, and with dropout as the model defines it (TRL's
+default ``disable_dropout=True`` would skip MiniLM's dropout, which ours keeps).
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def trl_reward(train, test, args):
                               num_train_epochs=args.epochs, learning_rate=LR["reward"],
                               max_length=args.max_length, report_to="none",
                               save_strategy="no", seed=args.seed, disable_tqdm=True,
-                              use_cpu=not torch.cuda.is_available())
+                              use_cpu=not torch.cuda.is_available(),
+                              # TRL switches the model's dropout off by default; ours keeps
+                              # the backbone's (0.1 for MiniLM): compare like with like
+                              disable_dropout=False)
         trainer = RewardTrainer(model=model, args=config, processing_class=tok,
                                 train_dataset=Dataset.from_pandas(train),
                                 peft_config=LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1,
