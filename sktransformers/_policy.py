@@ -84,11 +84,22 @@ class PolicyCollator:
 
 
 def sequence_logps(model, input_ids, attention_mask, completion_mask) -> torch.Tensor:
-    """Summed log-probability of each sequence's completion tokens, shape ``(n,)``."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-    token_logps = -F.cross_entropy(logits[:, :-1].float().transpose(1, 2), input_ids[:, 1:],
-                                   reduction="none")
-    return (token_logps * completion_mask[:, 1:]).sum(1)
+    """Summed log-probability of each sequence's completion tokens, shape ``(n,)``.
+
+    The vocabulary projection runs only from the first position that predicts a
+    completion token in the batch onwards (``logits_to_keep``): prompt positions before
+    it need no logits, which saves most of the memory of full-vocabulary logits.
+    """
+    predicts = completion_mask[:, 1:].bool().any(0)
+    start = int(predicts.nonzero()[0]) if predicts.any() else input_ids.shape[1] - 1
+    kwargs = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False}
+    try:
+        logits = model(**kwargs, logits_to_keep=input_ids.shape[1] - start).logits
+    except TypeError:  # a model without ``logits_to_keep``
+        logits = model(**kwargs).logits[:, start:]
+    token_logps = -F.cross_entropy(logits[:, :-1].float().transpose(1, 2),
+                                   input_ids[:, start + 1:], reduction="none")
+    return (token_logps * completion_mask[:, start + 1:]).sum(1)
 
 
 class PolicyModule(nn.Module):
