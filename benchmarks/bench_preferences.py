@@ -13,6 +13,8 @@ Both sides are timed from the model load to the end of training; prediction is
 outside the timing. TRL's trainers are built with ``report_to="none"``, no
 checkpoints and telemetry off, and with dropout as the model defines it (TRL's
 default ``disable_dropout=True`` would skip MiniLM's dropout, which ours keeps).
+Otherwise TRL runs with its defaults, which include gradient checkpointing (less
+memory, more compute); ours does not checkpoint.
 """
 
 from __future__ import annotations
