@@ -9,7 +9,10 @@ chunked (``long_text="chunk"``). ``RewardModel`` and ``DPOTuner`` learn from
 preference pairs (a reward model, then preference tuning of a causal LM).
 """
 
+from ._artifact import load
 from ._cache import EmbeddingCache, embedding_cache
+from ._loading import clear_cache
+from ._persistence import pickle_options
 from .adapter import AdapterClassifier, AdapterRegressor
 from .embedding import (
     TransformerEmbedder,
@@ -29,7 +32,7 @@ from .prompting import (
 from .reward import RewardModel
 from .tuned import FullFinetuneClassifier, FullFinetuneRegressor, LoRAClassifier, LoRARegressor
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AdapterClassifier",
@@ -52,5 +55,8 @@ __all__ = [
     "TransformerEmbedder",
     "TransformerFeatureClassifier",
     "TransformerFeatureRegressor",
+    "clear_cache",
     "embedding_cache",
+    "load",
+    "pickle_options",
 ]

@@ -8,6 +8,8 @@ persistence are here and in the modules they call.
 
 from __future__ import annotations
 
+import copy
+
 from ._base import (
     BaseTransformerModel,
     TransformerClassifierMixin,
@@ -15,8 +17,17 @@ from ._base import (
     count_params,
 )
 from ._inference import run_module
-from ._loading import clamp_max_length, load_backbone, load_tokenizer, resolve_model
+from ._loading import (
+    DEFAULT_ENCODER,
+    check_max_length,
+    check_pooling,
+    load_backbone,
+    load_tokenizer,
+    resolve_model,
+)
 from ._modules import Encoder, TextModel, make_head
+from ._persistence import load_trained, trainable_state
+from ._reference import reference_for
 from ._text import Collator, LengthGroupedLoader, TextDataset, tokenize
 from ._training import train
 
@@ -29,8 +40,13 @@ class AdaptedModel(BaseTransformerModel):
     """Backbone prepared by an adaptation strategy + linear head, trained end to end.
 
     The task decides the head's width and the loss; subclasses only choose the
-    adaptation (``_adaptation()``).
+    adaptation (``_adaptation()``). Only the tensors that trained are kept apart
+    (``trained_state_``); a loaded estimator rebuilds the model from the base model
+    and them.
     """
+
+    _rebuilt = ("module_", "tokenizer_", "model_path_")
+    _packaged = DEFAULT_ENCODER
 
     def _adaptation(self):
         raise NotImplementedError
@@ -40,12 +56,13 @@ class AdaptedModel(BaseTransformerModel):
         adaptation = self._adaptation()
         tokenizer = load_tokenizer(path)
         backbone = load_backbone(path)
-        max_length = clamp_max_length(
-            backbone.config, self.max_length, getattr(adaptation, "n_virtual_tokens", 0)
-        )
+        max_length = check_max_length(backbone.config, self.max_length,
+                                      getattr(adaptation, "n_virtual_tokens", 0))
+        check_pooling(backbone.config, getattr(self, "pooling", "mean"))
         encodings = self._encode(tokenizer, texts, max_length)
+        pairs = isinstance(texts, list) and isinstance(texts[0], tuple)
         module = self._build_module(adaptation.prepare(backbone, path), backbone.config, task,
-                                    targets, texts)
+                                    task.initial_bias(targets), pairs)
         n_trainable, n_total = count_params(module, trainable_only=True), count_params(module)
         if split is None:
             train_data, valid_data = TextDataset(encodings, targets, weights), None
@@ -58,21 +75,35 @@ class AdaptedModel(BaseTransformerModel):
         config.head_lr = max(config.lr, HEAD_LR_FLOOR)
         history = train(module, train_data, valid_data, config, task,
                         collate_fn=Collator(tokenizer), train_loader=LengthGroupedLoader)
+        trained = trainable_state(module)
         module.encoder.backbone = adaptation.finalize(module.encoder.backbone)
         return {"tokenizer_": tokenizer, "max_length_": max_length, "module_": module.eval(),
                 "history_": history, "n_trainable_params_": n_trainable,
-                "n_total_params_": n_total}
+                "n_total_params_": n_total, "trained_state_": trained,
+                "adaptation_": adaptation, "model_path_": path,
+                "base_": reference_for(self.model, path, self._packaged)}
 
     def _encode(self, tokenizer, texts, max_length):
         return tokenize(tokenizer, texts, max_length, self._stride(), self.pair_encoding)
 
-    def _build_module(self, backbone, config, task, targets, texts):
+    def _build_module(self, backbone, config, task, bias, pairs):
         """The adapted backbone, pooled, with a head as wide as the task's outputs."""
-        siamese = isinstance(texts[0], tuple) and self.pair_encoding == "bi"
+        siamese = pairs and self.pair_encoding == "bi"
         encoder = Encoder(backbone, self.pooling, "pair" if siamese else self.chunk_pooling)
         width = config.hidden_size * (4 if siamese else 1)
-        return TextModel(encoder, make_head(width, task.n_outputs,
-                                            bias=task.initial_bias(targets)))
+        return TextModel(encoder, make_head(width, task.n_outputs, bias=bias))
+
+    def _skeleton(self, path):
+        """The unfinalised module, with the trained tensors loaded (for restoring and export)."""
+        backbone = load_backbone(path)
+        module = self._build_module(copy.deepcopy(self.adaptation_).prepare(backbone, path),
+                                    backbone.config, self.task_, None, self.pairs_)
+        return load_trained(module, self.trained_state_)
+
+    def _restore(self, path):
+        module = self._skeleton(path)
+        module.encoder.backbone = self.adaptation_.finalize(module.encoder.backbone)
+        self.module_, self.tokenizer_, self.model_path_ = module.eval(), load_tokenizer(path), path
 
     def _raw(self, texts, device, dtype):
         self.module_.to(device)
@@ -158,6 +189,12 @@ _ATTRIBUTES_DOC = """
     n_total_params_ : int
     module_ : torch.nn.Module
         The fitted encoder + head.
+    trained_state_ : dict of str to torch.Tensor
+        The tensors that training changed (LoRA matrices unmerged, soft prompts,
+        adapters, the head; every weight for full fine-tuning): what ``save`` and
+        pickling store besides a reference to the base model.
+    base_ : BaseReference
+        The base model (packaged name, folder or hub id) and its content hash.
     task_ : object
         What maps the model's outputs to predictions (classes, target scale)."""
 

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._device import PRECISIONS, check_device, resolve_device, resolve_precision, seed_everything
 from ._modules import CHUNK_POOLINGS, PAIR_ENCODINGS, POOLINGS
-from ._persistence import TorchPicklingMixin
+from ._persistence import PortableStateMixin
 from ._tasks import Regression, classification_task
 from ._training import TrainConfig
 from ._validation import check_sample_weight, check_texts
@@ -66,7 +66,7 @@ def store_params(estimator, params: dict) -> None:
             setattr(estimator, name, value)
 
 
-class TextInputMixin:
+class TextInputMixin(PortableStateMixin):
     """Tags, device handling and input checks for estimators whose input is raw text."""
 
     def __sklearn_tags__(self):
@@ -97,15 +97,17 @@ class TextInputMixin:
                              "Pass the same kind of input as in fit.")
 
 
-class BaseTransformerModel(TorchPicklingMixin, TextInputMixin, BaseEstimator):
+class BaseTransformerModel(TextInputMixin, BaseEstimator):
     """``fit`` and output plumbing shared by the trainable estimators of every task.
 
     Subclasses (through a classifier or regressor mixin) provide ``_task(y)``, and
     implement ``_fit_model(texts, targets, weights, split, device, dtype, task)``,
     which returns a dict of fitted attributes (``history_``, ``n_trainable_params_``,
     ``n_total_params_``, the model), and ``_raw(texts, device, dtype)``, the model's
-    outputs. Nothing is assigned to the estimator before training has succeeded, so
-    a failed ``fit`` leaves the previous fitted state (or none) intact.
+    outputs. Invalid input or parameters leave the previous fitted state intact;
+    once they are checked, the previous fit is released (its modules freed before
+    the new ones are built), so a fit that then fails leaves the estimator clearly
+    unfitted, never new ``classes_`` beside an old model.
     """
 
     def fit(self, X, y, sample_weight=None):
@@ -135,9 +137,10 @@ class BaseTransformerModel(TorchPicklingMixin, TextInputMixin, BaseEstimator):
         if class_weights is not None:
             weights = weights * class_weights
         task.forget_labels()
+        split = self._split(task.stratify(targets), len(texts))
+        self._release()
         seed_everything(self.random_state)
         device, dtype = self._device_dtype()
-        split = self._split(task.stratify(targets), len(texts))
         fitted = self._fit_model(texts, targets, weights.astype(np.float32), split, device,
                                  dtype, task)
         fitted.update(task_=task, pairs_=isinstance(texts[0], tuple))
@@ -145,6 +148,14 @@ class BaseTransformerModel(TorchPicklingMixin, TextInputMixin, BaseEstimator):
             fitted["classes_"] = task.classes_
         vars(self).update(fitted)
         return self
+
+    def _release(self) -> None:
+        """Drop every fitted attribute (and free its memory) before a new fit trains."""
+        fitted = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]
+        for name in fitted:
+            delattr(self, name)
+        if fitted:
+            release_memory()
 
     def _split(self, stratify, n_samples):
         """Train/validation indices for early stopping, or ``None``.
@@ -223,6 +234,17 @@ class TransformerRegressorMixin(RegressorMixin):
         """Predicted values, shape ``(n_samples,)`` or ``(n_samples, n_outputs)``."""
         outputs = self._outputs(X)
         return self.task_.predict(outputs)
+
+
+def release_memory() -> None:
+    """Collect freed modules now (and return cached GPU blocks), not at some later point."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def count_params(module, trainable_only=False) -> int:

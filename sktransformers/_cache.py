@@ -1,13 +1,18 @@
 """A process-wide, size-bounded cache of frozen text embeddings.
 
-Entries are keyed by ``(backbone identity, pooling, max_length, precision, text)``,
+Entries are keyed by ``(weights hash, pooling, max_length, precision, text)``,
 so clones of an estimator (``GridSearchCV``, ``cross_val_score``) share them: each
 distinct text is encoded once per backbone, however many folds and grid points
-ask for it. Least-recently-used entries are evicted past ``max_bytes``.
+ask for it. The weights hash is the content hash of the model folder, so a
+different model saved into the same folder never returns stale vectors.
+Least-recently-used entries are evicted past ``max_bytes``, which counts the
+vectors and the texts that key them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 from collections import OrderedDict
 
@@ -45,7 +50,7 @@ class EmbeddingCache:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the cached vectors."""
+        """Bytes held by the cached vectors and their texts."""
         return self._bytes
 
     def get_many(self, key, texts):
@@ -75,10 +80,10 @@ class EmbeddingCache:
                 vec = np.array(vec, copy=True)
                 vec.setflags(write=False)
                 self._store[entry] = vec
-                self._bytes += vec.nbytes
+                self._bytes += _entry_bytes(text, vec)
             while self._bytes > self.max_bytes and self._store:
-                _, old = self._store.popitem(last=False)
-                self._bytes -= old.nbytes
+                (_, old_text), old = self._store.popitem(last=False)
+                self._bytes -= _entry_bytes(old_text, old)
 
     def clear(self) -> None:
         """Drop every cached vector and reset the hit/miss counters."""
@@ -88,5 +93,31 @@ class EmbeddingCache:
             self.hits = self.misses = 0
 
 
+def _entry_bytes(text, vec) -> int:
+    """Memory of one entry: the vector, the text (or both texts of a pair), the slot."""
+    texts = text if isinstance(text, tuple) else (text,)
+    return vec.nbytes + sum(sys.getsizeof(t) for t in texts) + _SLOT_BYTES
+
+
+#: Bookkeeping per entry (dictionary slot, key tuple, array header), measured.
+_SLOT_BYTES = 160
+
 #: The cache every frozen-feature estimator uses (``cache=True``).
 embedding_cache = EmbeddingCache()
+
+_active: list = []
+
+
+def current() -> EmbeddingCache:
+    """The cache in use: :data:`embedding_cache`, or one set by :func:`using`."""
+    return _active[-1] if _active else embedding_cache
+
+
+@contextlib.contextmanager
+def using(cache: EmbeddingCache):
+    """Use ``cache`` instead of the process cache inside the block (``compare`` does)."""
+    _active.append(cache)
+    try:
+        yield cache
+    finally:
+        _active.pop()

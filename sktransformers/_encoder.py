@@ -5,34 +5,74 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._cache import embedding_cache
+from . import _cache
 from ._inference import run_module
-from ._loading import load_frozen_backbone, load_tokenizer, model_identity
+from ._loading import (
+    DEFAULT_ENCODER,
+    check_max_length,
+    check_pooling,
+    load_frozen_backbone,
+    load_tokenizer,
+    resolve_model,
+)
 from ._modules import Encoder, pool_windows
-from ._persistence import TorchPicklingMixin
+from ._persistence import including_base
+from ._reference import (
+    BaseReference,
+    base_blobs,
+    reference_for,
+    resolve,
+    unpack_blobs,
+    weights_key,
+)
 from ._text import tokenize
 
 
-class FrozenEncoder(TorchPicklingMixin):
-    """A loaded, frozen backbone with its tokenizer and pooling (fitted state, not an estimator).
+def frozen_encoder(estimator, device: str = "cpu") -> FrozenEncoder:
+    """The :class:`FrozenEncoder` for an estimator's ``model``, ``pooling``, ``max_length``."""
+    path = resolve_model(estimator.model)
+    config = load_frozen_backbone(path, device).config
+    max_length = check_max_length(config, estimator.max_length)
+    check_pooling(config, estimator.pooling)
+    return FrozenEncoder(path, estimator.pooling, max_length,
+                         reference_for(estimator.model, path, DEFAULT_ENCODER), device)
 
-    Pickles with its weights, so a fitted estimator predicts without the original
-    model folder.
+
+class FrozenEncoder:
+    """A frozen backbone with its tokenizer and pooling (fitted state, not an estimator).
+
+    It holds a reference to the base model, not the model: the shared frozen
+    backbone of each device comes from the process cache
+    (:func:`~sktransformers._loading.load_frozen_backbone`), and a pickle stores the
+    reference and the base model's hash only.
     """
 
-    def __init__(self, path: str, pooling: str, max_length: int):
-        self.identity = model_identity(path)
+    def __init__(self, path: str, pooling: str, max_length: int, base: BaseReference,
+                 device: str = "cpu"):
+        backbone = load_frozen_backbone(path, device)
+        self.base, self.path, self.pooling, self.max_length = base, path, pooling, max_length
+        self.dim = int(backbone.config.hidden_size)
+        self.n_params = sum(p.numel() for p in backbone.parameters())
         self.tokenizer = load_tokenizer(path)
-        self.module = Encoder(load_frozen_backbone(path), pooling)
-        self.max_length = max_length
 
-    @property
-    def dim(self) -> int:
-        return int(self.module.backbone.config.hidden_size)
+    def __getstate__(self):
+        state = {"base": self.base, "pooling": self.pooling, "max_length": self.max_length,
+                 "dim": self.dim, "n_params": self.n_params}
+        if including_base():
+            state["base_files"] = base_blobs(self.base, self.path)
+        return state
 
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.module.parameters())
+    def __setstate__(self, state):
+        state = dict(state)
+        blobs = state.pop("base_files", None)
+        vars(self).update(state)
+        bundled = None if blobs is None else (lambda: unpack_blobs(self.base, blobs))
+        self.path = resolve(self.base, bundled)
+        self.tokenizer = load_tokenizer(self.path)
+
+    def module(self, device) -> Encoder:
+        """The shared frozen backbone on ``device`` with this encoder's pooling."""
+        return Encoder(load_frozen_backbone(self.path, device), self.pooling)
 
     def embed(self, texts, *, batch_size, device, dtype, cache=True, verbose=0, stride=None,
               chunk_pooling="mean", normalize=False, pair_encoding="bi") -> np.ndarray:
@@ -59,13 +99,13 @@ class FrozenEncoder(TorchPicklingMixin):
 
     def _embed_texts(self, texts, batch_size, device, dtype, cache, verbose, stride,
                      chunk_pooling) -> np.ndarray:
-        key = (self.identity, self.module.pooling, self.max_length, str(dtype), stride)
+        key = (weights_key(self.path), self.pooling, self.max_length, str(dtype), stride)
         unique = list(dict.fromkeys(texts))
-        found, missing = embedding_cache.get_many(key, unique) if cache else ({}, unique)
+        found, missing = _cache.current().get_many(key, unique) if cache else ({}, unique)
         if missing:
             vectors = self._encode(missing, stride, batch_size, device, dtype, verbose)
             if cache:
-                embedding_cache.put_many(key, missing, vectors)
+                _cache.current().put_many(key, missing, vectors)
             found.update(zip(missing, vectors, strict=True))
         rows = [found[t] for t in texts]
         if stride is None:
@@ -77,14 +117,14 @@ class FrozenEncoder(TorchPicklingMixin):
 
     def _encode(self, texts, stride, batch_size, device, dtype, verbose) -> list:
         """One vector per text, or with ``stride`` one ``(n_windows, dim)`` array per text."""
-        self.module.to(device)
+        module = self.module(device)
         encodings = tokenize(self.tokenizer, texts, self.max_length, stride)
         if stride is None:
-            return list(run_module(self.module, self.tokenizer, encodings,
+            return list(run_module(module, self.tokenizer, encodings,
                                    batch_size=batch_size, device=device, dtype=dtype,
                                    verbose=verbose, desc="embedding"))
         windows = [w for e in encodings for w in e["windows"]]
-        flat = run_module(self.module, self.tokenizer, windows, batch_size=batch_size,
+        flat = run_module(module, self.tokenizer, windows, batch_size=batch_size,
                           device=device, dtype=dtype, verbose=verbose, desc="embedding windows")
         ends = np.cumsum([len(e["windows"]) for e in encodings])[:-1]
         return np.split(flat, ends)

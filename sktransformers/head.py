@@ -18,9 +18,9 @@ from ._base import (
     count_params,
     store_params,
 )
-from ._encoder import FrozenEncoder
-from ._loading import clamp_max_length, load_frozen_backbone, resolve_model
+from ._encoder import frozen_encoder
 from ._modules import FeatureHead, make_head
+from ._persistence import load_trained, trainable_state
 from ._training import train
 
 _HEAD_CONSTRAINTS = {
@@ -83,19 +83,17 @@ _DOC = """
 class _HeadModel(BaseTransformerModel):
     """A head trained on cached frozen features, for any task."""
 
+    _rebuilt = ("module_",)
+
     def _fit_model(self, texts, targets, weights, split, device, dtype, task):
         if not all(isinstance(h, Integral) and h > 0 for h in self.head_hidden):
             raise ValueError(
                 f"head_hidden={self.head_hidden!r} must hold positive layer widths, e.g. (256,)."
             )
-        path = resolve_model(self.model)
-        max_length = clamp_max_length(load_frozen_backbone(path).config, self.max_length)
-        encoder = FrozenEncoder(path, self.pooling, max_length)
+        encoder = frozen_encoder(self, device)
         features = self._features(encoder, texts, device, dtype)
-        module = FeatureHead(
-            make_head(features.shape[1], task.n_outputs, self.head_hidden, self.head_dropout,
-                      bias=task.initial_bias(targets))
-        )
+        sizes = (features.shape[1], *self.head_hidden, task.n_outputs)
+        module = _head(sizes, self.head_dropout, task.initial_bias(targets))
         data = {"features": features, "sample_weight": weights}
         if split is None:
             train_data, valid_data = Dataset(data, targets), None
@@ -106,7 +104,12 @@ class _HeadModel(BaseTransformerModel):
         history = train(module, train_data, valid_data, self._train_config(device, dtype), task)
         n_head = count_params(module)
         return {"encoder_": encoder, "module_": module.eval(), "history_": history,
-                "n_trainable_params_": n_head, "n_total_params_": n_head + encoder.n_params}
+                "n_trainable_params_": n_head, "n_total_params_": n_head + encoder.n_params,
+                "trained_state_": trainable_state(module), "head_sizes_": sizes}
+
+    def _restore(self, path):
+        module = _head(self.head_sizes_, 0.0, None)
+        self.module_ = load_trained(module, self.trained_state_).eval()
 
     def _features(self, encoder, texts, device, dtype):
         return encoder.embed(texts, batch_size=self.batch_size, device=device, dtype=dtype,
@@ -121,6 +124,11 @@ class _HeadModel(BaseTransformerModel):
                 head(chunk.to(device)).float().cpu().numpy()
                 for chunk in features.split(4096)
             ])
+
+
+def _head(sizes, dropout, bias) -> FeatureHead:
+    """A head of layer widths ``sizes`` (input, hidden..., outputs) on precomputed features."""
+    return FeatureHead(make_head(sizes[0], sizes[-1], sizes[1:-1], dropout, bias=bias))
 
 
 def _head_doc(summary: str, task: str, classes: str, example: str) -> str:

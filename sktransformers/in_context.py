@@ -19,14 +19,22 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import ENCODER_CONSTRAINTS, TextInputMixin, store_params
-from ._causal_lm import default_lm_path, load_causal_lm, score_labels
+from ._causal_lm import DEFAULT_LM, default_lm_path, load_causal_lm, score_labels
 from ._device import seed_everything
 from ._loading import load_tokenizer
+from ._reference import reference_for
 from ._tasks import MultiLabel, SingleLabel, classification_task, softmax
 from ._validation import check_texts
 from .embedding import TransformerEmbedder
 
 CONTENT_FREE = "N/A"
+
+
+#: Parameters read at ``fit``: changing them with ``set_params`` takes effect at the
+#: next ``fit`` (the runtime ones, batch_size, device, precision, verbose, at once).
+_PROMPT_SETTINGS = ("template", "instruction", "calibrate", "length_normalize",
+                    "example_separator", "max_text_tokens", "max_context", "n_examples",
+                    "selection")
 
 
 class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
@@ -79,6 +87,11 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray
+    settings_ : dict
+        The prompt parameters the fit used (``template``, ``calibrate``, ...):
+        ``set_params`` on them takes effect at the next ``fit``.
+    base_ : BaseReference
+        The causal LM (packaged name, folder or hub id) and its content hash.
     model_path_ : str
         The language model used. The pickle refers to it; the weights are not copied.
     tokenizer_ : tokenizer
@@ -99,6 +112,8 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     >>> clf.predict(["what a wonderful story"])                       # doctest: +SKIP
     array(['positive'], dtype='<U8')
     """
+
+    _rebuilt = ("tokenizer_", "model_path_")
 
     _parameter_constraints = {
         **{k: ENCODER_CONSTRAINTS[k] for k in
@@ -148,9 +163,11 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
                 f"n_examples={self.n_examples} but only {len(texts)} training texts; pass "
                 "more data or fewer examples."
             )
-        self.model_path_ = default_lm_path() if self.model is None else str(self.model)
-        model = load_causal_lm(self.model_path_)
-        self.tokenizer_ = load_tokenizer(self.model_path_)
+        self.settings_ = {name: getattr(self, name) for name in _PROMPT_SETTINGS}
+        path = default_lm_path() if self.model is None else str(self.model)
+        self.base_ = reference_for(self.model, path, DEFAULT_LM)
+        self._restore(path)
+        model = load_causal_lm(path, self._device_dtype()[0])
         self.pool_texts_, self.pool_labels_ = texts, y_idx
         rng = np.random.RandomState(seed_everything(self.random_state))
         self.demonstrations_ = None
@@ -202,6 +219,9 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             chosen += [int(rows[rank]) for rows in by_class if rank < len(rows)]
         return rng.permutation(np.asarray(chosen[: self.n_examples]))
 
+    def _restore(self, path):
+        self.model_path_, self.tokenizer_ = path, load_tokenizer(path)
+
     # ------------------------------------------------------------- predict
     def predict_proba(self, X):
         """Normalised label likelihoods (optionally calibrated), columns as ``classes_``."""
@@ -209,15 +229,15 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         texts = check_texts(X)
         self._check_input_kind(texts, self.pairs_)
         proba = self._raw_proba(texts)
-        if self.calibrate == "prior":
+        if self.settings_["calibrate"] == "prior":
             proba = _rescale(proba, self.prior_)
         return proba
 
     def _raw_proba(self, texts):
         """Label probabilities; with content-free calibration, already divided."""
-        content_free = self.calibrate in (True, "content_free")
+        content_free = self.settings_["calibrate"] in (True, "content_free")
         device, dtype = self._device_dtype()
-        model = load_causal_lm(self.model_path_).to(device)
+        model = load_causal_lm(self.model_path_, device)
         labels = self._label_tokens()
         demos = self._demonstrations_for(texts)
         shared = all(d == demos[0] for d in demos)
@@ -236,7 +256,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             prefixes = [[]]
         scores = score_labels(model, prefixes[0], queries, labels, batch_size=self.batch_size,
                               device=device, dtype=dtype, pad_id=self.tokenizer_.pad_token_id or 0)
-        if self.length_normalize:
+        if self.settings_["length_normalize"]:
             scores = scores / np.array([len(t) for t in labels])[None, :]
         proba = softmax(scores)
         owners = np.asarray(owners)
@@ -253,16 +273,16 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         return out
 
     def _demonstrations_for(self, texts) -> list[list[int]]:
-        if not self.n_examples:
+        if not self.settings_["n_examples"]:
             return [[] for _ in texts]
         if self.demonstrations_ is not None:
             return [list(self.demonstrations_)] * len(texts)
         similarity = self.embedder_.transform(texts) @ self.pool_embeddings_.T
-        nearest = np.argsort(-similarity, axis=1, kind="stable")[:, : self.n_examples]
+        nearest = np.argsort(-similarity, axis=1, kind="stable")[:, : self.settings_["n_examples"]]
         return [list(row[::-1]) for row in nearest]  # most similar last, next to the query
 
     def _label_tokens(self) -> list[list[int]]:
-        gap = _label_gap(self.template)
+        gap = _label_gap(self.settings_["template"])
         tokens = [self._encode(gap + word) for word in self.label_words_]
         if any(not t for t in tokens):
             raise ValueError(f"A label word tokenises to nothing: {self.label_words_}.")
@@ -279,13 +299,13 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
 
     def _cut(self, text: str) -> str:
         ids = self._encode(text)
-        if len(ids) <= self.max_text_tokens:
+        if len(ids) <= self.settings_["max_text_tokens"]:
             return text
-        return self.tokenizer_.decode(ids[: self.max_text_tokens])
+        return self.tokenizer_.decode(ids[: self.settings_["max_text_tokens"]])
 
     def _prompts(self, rows, texts, labels, content_free=False):
         """Token ids of the shared prefix and of each query (plus a content-free one)."""
-        before, _ = self.template.split("{label}", 1)
+        before, _ = self.settings_["template"].split("{label}", 1)
         query_template = before.rstrip()
         queries = [self._encode(query_template.format(**self._fields(t))) for t in texts]
         if content_free:
@@ -305,19 +325,20 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         return prefix, queries
 
     def _prefix(self, rows) -> list[int]:
-        parts = [self.instruction] if self.instruction else []
+        parts = [self.settings_["instruction"]] if self.settings_["instruction"] else []
         parts += [
-            self.template.format(**self._fields(self.pool_texts_[r]),
+            self.settings_["template"].format(**self._fields(self.pool_texts_[r]),
                                  label=self.label_words_[self.pool_labels_[r]])
             for r in rows
         ]
-        text = self.example_separator.join(parts) + self.example_separator if parts else ""
+        separator = self.settings_["example_separator"]
+        text = separator.join(parts) + separator if parts else ""
         return self.tokenizer_(text)["input_ids"]  # with the tokenizer's own BOS, if any
 
     def _context(self) -> int:
-        if self.max_context is not None:
-            return self.max_context
-        config = load_causal_lm(self.model_path_).config
+        if self.settings_["max_context"] is not None:
+            return self.settings_["max_context"]
+        config = load_causal_lm(self.model_path_, self._device_dtype()[0]).config
         return min(getattr(config, "max_position_embeddings", 2048), 2048)
 
     def predict(self, X):

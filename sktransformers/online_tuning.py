@@ -21,9 +21,11 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import ENCODER_CONSTRAINTS, BaseTransformerModel, store_params
-from ._causal_lm import default_lm_path, load_policy
+from ._causal_lm import DEFAULT_LM, default_lm_path, load_policy
 from ._loading import load_tokenizer
+from ._persistence import load_trained, trainable_state
 from ._preference_data import check_prompts
+from ._reference import reference_for
 from .adaptation import LoRA
 from .preference_tuning import GenerationMixin
 
@@ -90,6 +92,8 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
     n_trainable_params_, n_total_params_ : int
     """
 
+    _rebuilt = ("policy_", "tokenizer_", "model_path_")
+
     _parameter_constraints = {
         "reward_model": [HasMethods(["predict"]), callable],
         "model": ENCODER_CONSTRAINTS["model"],
@@ -122,6 +126,7 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
         trl = _require_trl()
         prompts = check_prompts(X)
         reward = self._reward_function()
+        self._release()
         path = default_lm_path() if self.model is None else str(self.model)
         tokenizer = copy.deepcopy(load_tokenizer(path))  # TRL sets its padding side
         device, dtype = self._device_dtype()
@@ -139,10 +144,21 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
         policy = trainer.model.eval()
         vars(self).update(
             policy_=policy, tokenizer_=tokenizer, model_path_=path,
+            trained_state_=trainable_state(policy),
+            base_=reference_for(self.model, path, DEFAULT_LM),
             history_=_history(trainer.state.log_history),
             n_trainable_params_=sum(p.numel() for p in policy.parameters() if p.requires_grad),
             n_total_params_=sum(p.numel() for p in policy.parameters()))
         return self
+
+    def _restore(self, path):
+        policy, config = load_policy(path), self._peft_config()
+        if config is not None:
+            from peft import get_peft_model
+
+            policy = get_peft_model(policy, config)
+        self.policy_ = load_trained(policy, self.trained_state_).eval()
+        self.tokenizer_, self.model_path_ = copy.deepcopy(load_tokenizer(path)), path
 
     def _reward_function(self):
         scorer = self.reward_model

@@ -12,12 +12,14 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import ENCODER_CONSTRAINTS, BaseTransformerModel, store_params
-from ._causal_lm import default_lm_path, load_causal_lm, load_policy
+from ._causal_lm import DEFAULT_LM, default_lm_path, load_causal_lm, load_policy
 from ._device import seed_everything
 from ._inference import run_module
 from ._loading import load_tokenizer
+from ._persistence import load_trained, trainable_state
 from ._policy import PolicyCollator, PolicyModule, generate, tokenize_pairs
 from ._preference_data import check_preferences, check_prompts
+from ._reference import reference_for
 from ._tasks import DPO_LOSSES, DirectPreference
 from ._text import LengthGroupedLoader, TextDataset
 from ._training import train
@@ -133,6 +135,8 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
     1
     """
 
+    _rebuilt = ("policy_", "tokenizer_", "model_path_")
+
     _parameter_constraints = {
         "model": ENCODER_CONSTRAINTS["model"],
         "adaptation": [StrOptions(POLICY_ADAPTATIONS), HasMethods(["prepare", "finalize"])],
@@ -184,6 +188,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         self._check_device()
         prefs = check_preferences(X)
         adaptation = self._adaptation()
+        self._release()
         path = default_lm_path() if self.model is None else str(self.model)
         tokenizer = load_tokenizer(path)
         seed_everything(self.random_state)
@@ -206,10 +211,19 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
                         DirectPreference(self.loss, self.beta, self.label_smoothing),
                         collate_fn=PolicyCollator(tokenizer.pad_token_id),
                         train_loader=LengthGroupedLoader)
+        trained = trainable_state(module)
         vars(self).update(policy_=adaptation.finalize(module.model).eval(), tokenizer_=tokenizer,
                           model_path_=path, history_=history, n_trainable_params_=n_trainable,
-                          n_total_params_=n_total)
+                          n_total_params_=n_total, trained_state_=trained,
+                          adaptation_=adaptation, base_=reference_for(self.model, path,
+                                                                      DEFAULT_LM))
         return self
+
+    def _restore(self, path):
+        module = PolicyModule(copy.deepcopy(self.adaptation_).prepare(load_policy(path), path))
+        load_trained(module, self.trained_state_)
+        self.policy_ = self.adaptation_.finalize(module.model).eval()
+        self.tokenizer_, self.model_path_ = load_tokenizer(path), path
 
     def _adaptation(self):
         adaptation = copy.deepcopy(make_adaptation(self.adaptation))
@@ -230,11 +244,11 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
                           device=device, dtype=dtype, verbose=self.verbose, desc="log-probs",
                           collate=PolicyCollator(tokenizer.pad_token_id)).astype(np.float64)
 
-    def _reference(self):
+    def _reference(self, device):
         """The reference policy: the adapter switched off, or the base model reloaded."""
         if hasattr(self.policy_, "disable_adapter"):
             return self.policy_, self.policy_.disable_adapter()
-        return load_causal_lm(self.model_path_), contextlib.nullcontext()
+        return load_causal_lm(self.model_path_, device), contextlib.nullcontext()
 
     def decision_function(self, X):
         """The implicit reward margin ``β [log π/π_ref (chosen) - log π/π_ref (rejected)]``."""
@@ -244,7 +258,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         device, dtype = self._device_dtype()
         policy = self._logps(PolicyModule(self.policy_), self.tokenizer_, encodings, device,
                              dtype)
-        model, context = self._reference()
+        model, context = self._reference(device)
         with context:
             reference = self._logps(PolicyModule(model), self.tokenizer_, encodings, device,
                                     dtype)

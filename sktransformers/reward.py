@@ -123,9 +123,10 @@ default="lora"
         device, dtype = self._device_dtype()
         split = self._split(None, len(prefs))
         weights = np.ones(len(prefs), dtype=np.float32)
-        fitted = self._fit_model(prefs, prefs.margin, weights, split, device, dtype,
-                                 PairwisePreference())
-        vars(self).update(fitted)
+        self._release()
+        task = PairwisePreference()
+        fitted = self._fit_model(prefs, prefs.margin, weights, split, device, dtype, task)
+        vars(self).update(fitted, task_=task, pairs_=False)
         return self
 
     def _adaptation(self):
@@ -141,7 +142,7 @@ default="lora"
         rejected = tokenize_responses(tokenizer, prefs.prompts, prefs.rejected, max_length)
         return [{"windows": [c, r]} for c, r in zip(chosen, rejected, strict=True)]
 
-    def _build_module(self, backbone, config, task, targets, texts):
+    def _build_module(self, backbone, config, task, bias, pairs):
         return RewardModule(Encoder(backbone, self.pooling), make_head(config.hidden_size, 1))
 
     def _rewards(self, encodings) -> np.ndarray:

@@ -145,22 +145,27 @@ def test_joblib_and_pickle_round_trip(name, tiny_bert, data_for, tmp_path):
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if n != "incontext"])
-def test_round_trip_does_not_need_the_model_folder(name, tiny_bert, data_for, tmp_path):
+def test_pickle_refers_to_the_base_model_or_carries_it(name, tiny_bert, data_for, tmp_path):
+    """A pickle holds a reference to the base model; ``include_base`` carries a copy."""
     import shutil
 
-    from sktransformers import _loading
+    import sktransformers
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_bert, folder)
     X, y = data_for(name)
     est = make(name, str(folder)).fit(X, y)
-    blob = pickle.dumps(est)
+    expected = est.predict(X)
+    slim = pickle.dumps(est)
+    with sktransformers.pickle_options(include_base=True):
+        full = pickle.dumps(est)
+    assert len(full) > len(slim)
     shutil.rmtree(folder)
-    _loading.load_frozen_backbone.cache_clear()
-    _loading.load_tokenizer.cache_clear()
-    np.testing.assert_array_equal(pickle.loads(blob).predict(X), est.predict(X))
-    _loading.load_frozen_backbone.cache_clear()  # later tests must not see the deleted folder
-    _loading.load_tokenizer.cache_clear()
+    sktransformers.clear_cache()
+    with pytest.raises(FileNotFoundError, match="include_base=True"):
+        pickle.loads(slim)
+    np.testing.assert_array_equal(pickle.loads(full).predict(X), expected)
+    sktransformers.clear_cache()  # later tests must not see the deleted folder
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -111,16 +111,37 @@ def test_cache_opt_out(tiny_bert, binary_data):
 
 
 def test_cache_eviction_bound():
-    cache = EmbeddingCache(max_bytes=10 * 16)  # ten 4-float vectors
+    from sktransformers._cache import _entry_bytes
+
+    one = _entry_bytes("t00", np.zeros(4, np.float32))
+    cache = EmbeddingCache(max_bytes=10 * one)  # ten entries of a 4-float vector and a text
     key = ("m", "mean", 8, "None")
-    texts = [f"t{i}" for i in range(25)]
+    texts = [f"t{i:02d}" for i in range(25)]
     cache.put_many(key, texts, np.arange(100, dtype=np.float32).reshape(25, 4))
-    assert len(cache) == 10 and cache.nbytes <= cache.max_bytes
-    found, missing = cache.get_many(key, ["t0", "t24"])
-    assert missing == ["t0"] and np.array_equal(found["t24"], [96, 97, 98, 99])
+    assert len(cache) == 10 and cache.nbytes == 10 * one
+    found, missing = cache.get_many(key, ["t00", "t24"])
+    assert missing == ["t00"] and np.array_equal(found["t24"], [96, 97, 98, 99])
     cache.get_many(key, ["t15"])  # t15 becomes most recent and survives the next insert
     cache.put_many(key, ["new"], np.zeros((1, 4), np.float32))
     assert cache.get_many(key, ["t15"])[1] == [] and cache.get_many(key, ["t16"])[1] == ["t16"]
+
+
+@pytest.mark.parametrize("dim", [4, 384])
+def test_cache_bound_counts_what_it_holds(dim):
+    """``nbytes`` is within 15% of the memory the entries really take (texts included)."""
+    import tracemalloc
+
+    texts = [f"a text of a few words, number {i}" for i in range(5000)]
+    vectors = np.ones((5000, dim), np.float32)
+    cache = EmbeddingCache(max_bytes=10**10)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        cache.put_many("key", texts, vectors)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert abs(cache.nbytes - held) <= 0.15 * held
 
 
 def test_cached_vectors_are_not_mutated_by_callers(tiny_bert, binary_data):

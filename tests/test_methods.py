@@ -101,8 +101,8 @@ def test_head_finetune_trains_only_the_head(tiny_bert, binary_data):
     assert [(m.in_features, m.out_features) for m in linears] == [(32, 16), (16, 2)]
     assert clf.n_trainable_params_ == 32 * 16 + 16 + 16 * 2 + 2
     base = _backbone_state(load_backbone(tiny_bert))
-    _assert_backbone_unchanged(clf.encoder_.module.backbone, base)
-    assert not any(p.requires_grad for p in clf.encoder_.module.parameters())
+    _assert_backbone_unchanged(clf.encoder_.module("cpu").backbone, base)
+    assert not any(p.requires_grad for p in clf.encoder_.module("cpu").parameters())
 
 
 def test_early_stopping_records_validation_and_stops(tiny_bert, multiclass_data):

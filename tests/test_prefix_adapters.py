@@ -117,10 +117,15 @@ def test_prefixes_reach_every_layer(backbone_path):
 
 @pytest.mark.parametrize("name", ["prefix", "prompt"])
 def test_virtual_tokens_fit_the_position_table(name, tiny_bert):
-    texts = ["good film " * 100, "bad film " * 100] * 4
-    clf = make(name, tiny_bert, n_virtual_tokens=8, max_length=512)
+    """Text and virtual tokens must fit the 512 positions: a clear error, never a silent cut."""
+    texts = ["good film " * 300, "bad film " * 300] * 4
+    with pytest.raises(ValueError, match="max_length<=504"):
+        make(name, tiny_bert, n_virtual_tokens=8, max_length=512).fit(texts, ["p", "n"] * 4)
+    with pytest.raises(ValueError, match="no room for text"):
+        make(name, tiny_bert, n_virtual_tokens=512).fit(texts, ["p", "n"] * 4)
+    clf = make(name, tiny_bert, n_virtual_tokens=8, max_length=504)
     clf.fit(texts, ["p", "n"] * 4)
-    assert clf.max_length_ == 128 - 8
+    assert clf.max_length_ == 504
     assert clf.predict(texts).shape == (8,)
 
 

@@ -119,12 +119,22 @@ def test_bad_sample_weight(name, tiny_bert, data_for):
 
 
 @pytest.mark.parametrize("name", TRAINABLE + TRAINABLE_REGRESSORS)
-def test_failed_fit_keeps_the_previous_model(name, tiny_bert, data_for, monkeypatch):
-    """A fit that fails half-way leaves the earlier fitted state whole (no new classes_)."""
+def test_failed_fit_leaves_the_old_model_or_none(name, tiny_bert, data_for, monkeypatch):
+    """Invalid input keeps the fitted state whole; a fit failing later leaves none at all.
+
+    Never new ``classes_`` beside an old model: once the input is checked, the old
+    fit is released (its memory freed) before training starts.
+    """
+    from sklearn.exceptions import NotFittedError
+
     X, y = data_for(name)
     est = make(name, tiny_bert).fit(X, y)
     before = est.predict(X)
     state = {k: v for k, v in vars(est).items() if k.endswith("_")}
+    with pytest.raises(ValueError):
+        est.fit(X[:-1], y)  # lengths disagree: refused before anything changes
+    assert all(vars(est)[k] is v for k, v in state.items())
+    np.testing.assert_array_equal(est.predict(X), before)
     other_y = np.asarray(y) * 2 if is_regressor_name(name) else ["a", "b", "c"] * 8
 
     def boom(*args, **kwargs):
@@ -133,9 +143,9 @@ def test_failed_fit_keeps_the_previous_model(name, tiny_bert, data_for, monkeypa
     monkeypatch.setattr(type(est), "_fit_model", boom)
     with pytest.raises(RuntimeError, match="interrupted"):
         est.fit(X, other_y)
-    assert {k: v for k, v in vars(est).items() if k.endswith("_")}.keys() == state.keys()
-    assert all(vars(est)[k] is v for k, v in state.items())
-    np.testing.assert_array_equal(est.predict(X), before)
+    assert not [k for k in vars(est) if k.endswith("_") and not k.startswith("_")]
+    with pytest.raises(NotFittedError):
+        est.predict(X)
 
 
 def test_early_stopping_split_too_small(tiny_bert):

@@ -35,7 +35,7 @@ def make_tiny_bert(folder) -> str:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=128,
+        max_position_embeddings=512,
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
