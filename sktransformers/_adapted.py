@@ -100,6 +100,14 @@ class AdaptedModel(BaseTransformerModel):
                                     backbone.config, self.task_, None, self.pairs_)
         return load_trained(module, self.trained_state_)
 
+    def _peft_model(self):
+        """The trained adapter as a PEFT model (LoRA unmerged, prompt tuning), else ``None``."""
+        from .adaptation import LoRA, PromptTuning
+
+        if not isinstance(self.adaptation_, (LoRA, PromptTuning)):
+            return None
+        return self._skeleton(self.model_path_).encoder.backbone
+
     def _restore(self, path):
         module = self._skeleton(path)
         module.encoder.backbone = self.adaptation_.finalize(module.encoder.backbone)

@@ -39,6 +39,10 @@ class GenerationMixin:
     (``max_new_tokens``, ``do_sample``, ``temperature``, ``top_p``).
     """
 
+    def _peft_model(self):
+        """The tuned policy when it is a PEFT model (an unmerged LoRA adapter), else ``None``."""
+        return self.policy_ if hasattr(self.policy_, "peft_config") else None
+
     def predict(self, X):
         """Generate a response to each prompt.
 
