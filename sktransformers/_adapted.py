@@ -186,7 +186,11 @@ _RUNTIME_DOC = """
         Seeds python, numpy and torch: the same seed on the same device gives
         the same model.
     verbose : int, default=1
-        0 silent; 1 a progress bar per epoch; 2 also a table of epoch losses."""
+        0 silent; 1 a progress bar per epoch; 2 also a table of epoch losses.
+    checkpoint_dir : str or path, default=None
+        Save the trainable parameters, optimizer state and history there after every
+        epoch; a fit of the same run (same data and settings) that was killed resumes
+        from its last saved epoch. The files are removed when the fit completes."""
 
 _ATTRIBUTES_DOC = """
     history_ : list of dict

@@ -46,6 +46,7 @@ _TRAINING = {
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
+    "checkpoint_dir": [str, os.PathLike, None],
 }
 
 #: Parameters of every trainable classifier.
@@ -188,6 +189,7 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
             lr=self.lr, max_epochs=self.max_epochs, batch_size=self.batch_size,
             weight_decay=self.weight_decay, n_iter_no_change=self.n_iter_no_change,
             device=device, dtype=dtype, verbose=int(self.verbose),
+            checkpoint_dir=getattr(self, "checkpoint_dir", None),
         )
 
     def _outputs(self, X) -> np.ndarray:

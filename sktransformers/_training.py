@@ -10,13 +10,21 @@ skorch's plain ``NeuralNet``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
+from skorch.callbacks import GradientNormClipping, ProgressBar
 from skorch.helper import predefined_split
 
+from ._callbacks import (
+    BestTrainableEarlyStopping,
+    TrainableCheckpoint,
+    remove_checkpoint,
+    resume,
+    run_key,
+)
 from ._device import autocast
 
 
@@ -68,6 +76,11 @@ class TrainConfig:
     dtype: torch.dtype | None
     verbose: int
     head_lr: float | None = None  # a separate rate for parameters named ``head.*``
+    checkpoint_dir: str | None = None  # save the trainable state each epoch; resume from it
+
+
+class InterruptedFitWarning(UserWarning):
+    """``fit`` was interrupted (Ctrl-C): the model holds the last finished epoch."""
 
 
 def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=None,
@@ -100,11 +113,15 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         seconds.
     """
     callbacks = [("clip", GradientNormClipping(gradient_clip_value=1.0))]
+    stopping = None
     if valid_data is not None:
-        callbacks.append(
-            ("early_stopping",
-             EarlyStopping(patience=config.n_iter_no_change, load_best=True, sink=_quiet))
-        )
+        stopping = BestTrainableEarlyStopping(patience=config.n_iter_no_change, load_best=True,
+                                              sink=_quiet)
+        callbacks.append(("early_stopping", stopping))
+    key = None
+    if config.checkpoint_dir is not None:
+        key = run_key(module, train_data, valid_data, config)
+        callbacks.append(("checkpoint", TrainableCheckpoint(config.checkpoint_dir, key)))
     if config.verbose >= 1:
         callbacks.append(("progress", ProgressBar()))
     loader_args = {} if collate_fn is None else {
@@ -137,8 +154,27 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         verbose=int(config.verbose >= 2),
         **loader_args,
     )
-    net.fit(train_data, y=None)
-    return _history(net)
+    net.initialize()
+    done = 0 if key is None else resume(net, config.checkpoint_dir, key)
+    if done < config.max_epochs:
+        net.partial_fit(train_data, y=None, epochs=config.max_epochs - done)
+    history = _history(net)
+    stopped = stopping is not None and stopping.stopped()
+    if len(history) < config.max_epochs and not stopped:
+        _interrupted(len(history), config.max_epochs)
+    elif key is not None:
+        remove_checkpoint(config.checkpoint_dir)
+    return history
+
+
+def _interrupted(n_done: int, max_epochs: int) -> None:
+    """Warn that training stopped early; with no finished epoch, fail the fit."""
+    if n_done == 0:
+        raise KeyboardInterrupt("fit was interrupted before its first epoch ended.")
+    warnings.warn(
+        f"fit was interrupted after {n_done} of {max_epochs} epochs; the model holds the "
+        f"weights of epoch {n_done} (history_ lists the epochs that ran).",
+        InterruptedFitWarning, stacklevel=4)
 
 
 def _quiet(*args, **kwargs):
@@ -151,5 +187,5 @@ def _history(net) -> list[dict]:
     return [
         {new: float(row[old]) if old != "epoch" else int(row[old])
          for old, new in keys.items() if old in row}
-        for row in net.history
+        for row in net.history if "train_loss" in row  # an interrupted epoch has none
     ]

@@ -60,7 +60,7 @@ class AdapterClassifier(_Adapters, AdaptedClassifier):
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=3, lr=1e-3,
                  weight_decay=0.01, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, class_weight=None, threshold=0.5, device="auto",
-                 precision="auto", random_state=None, verbose=1):
+                 precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
 
@@ -79,5 +79,5 @@ class AdapterRegressor(_Adapters, AdaptedRegressor):
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=3, lr=1e-3,
                  weight_decay=0.01, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, loss="squared_error", device="auto", precision="auto",
-                 random_state=None, verbose=1):
+                 random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())

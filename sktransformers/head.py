@@ -66,6 +66,9 @@ _DOC = """
     precision : {"auto", "fp32", "bf16"}, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=1
+    checkpoint_dir : str or path, default=None
+        Save the trainable state after every epoch there; a killed fit of the same
+        run resumes from it (removed when the fit completes).
 
     Attributes
     ----------{classes}
@@ -161,7 +164,7 @@ class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
                  cache=True, class_weight=None, threshold=0.5, device="auto",
-                 precision="auto", random_state=None, verbose=1):
+                 precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
 
@@ -188,5 +191,5 @@ class HeadFinetuneRegressor(TransformerRegressorMixin, _HeadModel):
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
                  cache=True, loss="squared_error", device="auto", precision="auto",
-                 random_state=None, verbose=1):
+                 random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())

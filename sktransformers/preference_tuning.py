@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -115,7 +116,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         Greedy decoding by default; ``True`` samples with ``temperature`` and ``top_p``.
     temperature : float, default=1.0
     top_p : float, default=1.0
-    device, precision, random_state, verbose
+    device, precision, random_state, verbose, checkpoint_dir
         As for the other estimators.
 
     Attributes
@@ -163,6 +164,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         "device": [str],
         "precision": ENCODER_CONSTRAINTS["precision"],
         "random_state": ["random_state"],
+        "checkpoint_dir": [str, os.PathLike, None],
         "verbose": ["verbose"],
     }
 
@@ -171,7 +173,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
                  max_epochs=1, lr=None, weight_decay=0.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, max_new_tokens=64,
                  do_sample=False, temperature=1.0, top_p=1.0, device="auto", precision="auto",
-                 random_state=None, verbose=1):
+                 random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
     def fit(self, X, y=None):

@@ -46,7 +46,7 @@ class PromptTunedClassifier(_PromptTuning, AdaptedClassifier):
                  pair_encoding="cross", batch_size=32, max_epochs=5, lr=3e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
                  class_weight=None, threshold=0.5, device="auto", precision="auto",
-                 random_state=None, verbose=1):
+                 random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
 
@@ -64,7 +64,7 @@ class PromptTunedRegressor(_PromptTuning, AdaptedRegressor):
                  pair_encoding="cross", batch_size=32, max_epochs=5, lr=3e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
                  loss="squared_error", device="auto", precision="auto", random_state=None,
-                 verbose=1):
+                 verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
 
@@ -107,7 +107,7 @@ class PrefixTunedClassifier(_PrefixTuning, AdaptedClassifier):
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=5, lr=5e-3,
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, class_weight=None, threshold=0.5, device="auto",
-                 precision="auto", random_state=None, verbose=1):
+                 precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
 
@@ -125,5 +125,5 @@ class PrefixTunedRegressor(_PrefixTuning, AdaptedRegressor):
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=5, lr=5e-3,
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, loss="squared_error", device="auto", precision="auto",
-                 random_state=None, verbose=1):
+                 random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -62,6 +63,9 @@ default="lora"
     precision : {"auto", "fp32", "bf16"}, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=1
+    checkpoint_dir : str or path, default=None
+        Save the trainable state after every epoch there; a killed fit of the same
+        run resumes from it (removed when the fit completes).
 
     Attributes
     ----------
@@ -93,12 +97,13 @@ default="lora"
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
+        "checkpoint_dir": [str, os.PathLike, None],
     }
 
     def __init__(self, model=None, *, adaptation="lora", pooling="mean", max_length=128,
                  batch_size=16, max_epochs=3, lr=None, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, device="auto", precision="auto",
-                 random_state=None, verbose=1):
+                 random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
     def fit(self, X, y=None):

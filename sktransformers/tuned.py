@@ -31,7 +31,8 @@ class FullFinetuneClassifier(_FullFinetuning, AdaptedClassifier):
                  stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
                  max_epochs=3, lr=5e-5, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, class_weight=None, threshold=0.5,
-                 device="auto", precision="auto", random_state=None, verbose=1):
+                 device="auto", precision="auto", random_state=None, verbose=1,
+                 checkpoint_dir=None):
         store_params(self, locals())
 
 
@@ -53,7 +54,7 @@ class FullFinetuneRegressor(_FullFinetuning, AdaptedRegressor):
                  stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
                  max_epochs=3, lr=5e-5, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, loss="squared_error", device="auto",
-                 precision="auto", random_state=None, verbose=1):
+                 precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
 
@@ -104,7 +105,8 @@ class LoRAClassifier(_LoRA, AdaptedClassifier):
                  stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
                  max_epochs=3, lr=5e-4, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, class_weight=None, threshold=0.5,
-                 device="auto", precision="auto", random_state=None, verbose=1):
+                 device="auto", precision="auto", random_state=None, verbose=1,
+                 checkpoint_dir=None):
         store_params(self, locals())
 
 
@@ -122,5 +124,5 @@ class LoRARegressor(_LoRA, AdaptedRegressor):
                  stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
                  max_epochs=3, lr=5e-4, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, loss="squared_error", device="auto",
-                 precision="auto", random_state=None, verbose=1):
+                 precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
