@@ -71,8 +71,13 @@ class FrozenEncoder:
         self.tokenizer = load_tokenizer(self.path)
 
     def module(self, device) -> Encoder:
-        """The shared frozen backbone on ``device`` with this encoder's pooling."""
-        return Encoder(load_frozen_backbone(self.path, device), self.pooling)
+        """The shared frozen backbone on ``device`` with this encoder's pooling (eval mode).
+
+        The wrapper is in eval mode too: :func:`run_module` restores a module's mode
+        after running it, and a wrapper in training mode would switch the shared
+        backbone's dropout on for every other user of it.
+        """
+        return Encoder(load_frozen_backbone(self.path, device), self.pooling).eval()
 
     def embed(self, texts, *, batch_size, device, dtype, cache=True, verbose=0, stride=None,
               chunk_pooling="mean", normalize=False, pair_encoding="bi") -> np.ndarray:

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._device import autocast
+from ._text import encode
 
 
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
@@ -27,13 +28,13 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
     if tokenizer.chat_template:
         text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
                                              tokenize=False, add_generation_prompt=True)
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-    return tokenizer(prompt)["input_ids"]
+        return encode(tokenizer, text, add_special_tokens=False)["input_ids"]
+    return encode(tokenizer, prompt)["input_ids"]
 
 
 def completion_ids(tokenizer, completion: str) -> list[int]:
     """The tokens of ``completion`` followed by EOS."""
-    ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    ids = encode(tokenizer, completion, add_special_tokens=False)["input_ids"]
     return ids + [tokenizer.eos_token_id]
 
 

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
+
+#: A fast tokenizer keeps its truncation settings in shared state that every call
+#: rewrites, so two threads tokenising at once (joblib's threading backend, two
+#: estimators sharing one cached tokenizer) can cut each other's texts. Calls go
+#: through :func:`encode`, one at a time.
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def encode(tokenizer, *args, **kwargs):
+    """``tokenizer(*args, **kwargs)``, safe to call from several threads."""
+    with _TOKENIZER_LOCK:
+        return tokenizer(*args, **kwargs)
 
 
 def tokenize(tokenizer, texts: list, max_length: int, stride: int | None = None,
@@ -49,7 +63,7 @@ def tokenize(tokenizer, texts: list, max_length: int, stride: int | None = None,
                 f"a window holds at max_length={max_length}; lower stride or raise max_length."
             )
         options = {"return_overflowing_tokens": True, "stride": stride}
-    enc = tokenizer(*args, truncation="longest_first" if pairs else True,
+    enc = encode(tokenizer, *args, truncation="longest_first" if pairs else True,
                     max_length=max_length, padding=False, return_attention_mask=True,
                     **options)
     # single texts use segment 0 (the models' default); pairs keep their segment ids
@@ -83,7 +97,7 @@ def tokenize_responses(tokenizer, prompts: list, responses: list, max_length: in
         return [_causal_pair(tokenizer, p, r, max_length)
                 for p, r in zip(prompts, responses, strict=True)]
     room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
-    n_response = [len(ids) for ids in tokenizer(responses, add_special_tokens=False,
+    n_response = [len(ids) for ids in encode(tokenizer, responses, add_special_tokens=False,
                                                 truncation=True, max_length=_NO_LIMIT)[
         "input_ids"]]
     cut = [_keep_end(tokenizer, p, max(room - n, room // 2)) if p else p
@@ -105,8 +119,8 @@ def tokenize_responses(tokenizer, prompts: list, responses: list, max_length: in
 
 def _keep_end(tokenizer, text: str, n_tokens: int) -> str:
     """The end of ``text`` that holds its last ``n_tokens`` tokens."""
-    offsets = tokenizer(text, add_special_tokens=False, truncation=True, max_length=_NO_LIMIT,
-                        return_offsets_mapping=True)["offset_mapping"]
+    offsets = encode(tokenizer, text, add_special_tokens=False, truncation=True,
+                     max_length=_NO_LIMIT, return_offsets_mapping=True)["offset_mapping"]
     if len(offsets) <= n_tokens:
         return text
     return text[offsets[len(offsets) - max(n_tokens, 1)][0]:]
@@ -119,7 +133,7 @@ def _causal_pair(tokenizer, prompt: str, response: str, max_length: int) -> dict
             tokenize=False)
     else:
         text = f"{prompt}\n\n{response}" if prompt else response
-    ids = tokenizer(text, add_special_tokens=not (prompt and tokenizer.chat_template),
+    ids = encode(tokenizer, text, add_special_tokens=not (prompt and tokenizer.chat_template),
                     truncation=True, max_length=_NO_LIMIT)["input_ids"][-max_length:]
     return {"input_ids": ids, "attention_mask": [1] * len(ids)}
 

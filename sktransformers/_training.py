@@ -132,7 +132,11 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         loader_args["iterator_train"] = train_loader
     if not any(p.requires_grad for p in module.parameters()):
         raise ValueError("The module has no trainable parameters.")
-    net_class = _ClassifierNet if task.kind == "classification" else _Net
+    single_label = task.kind == "classification"
+    net_class = _ClassifierNet if single_label else _Net
+    # skorch infers classes_ only from datasets it can unpack; ours are token lists,
+    # and its validation accuracy needs them
+    classes = {"classes": list(range(task.n_outputs))} if single_label else {}
     net = net_class(
         module,
         criterion=task.criterion(),
@@ -152,6 +156,7 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         device=config.device,
         autocast_dtype=config.dtype,
         verbose=int(config.verbose >= 2),
+        **classes,
         **loader_args,
     )
     net.initialize()

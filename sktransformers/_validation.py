@@ -22,7 +22,8 @@ _ACCEPTED = (
 def _is_missing(value) -> bool:
     if value is None:
         return True
-    return isinstance(value, numbers.Real) and np.isnan(value)
+    # only floats can be NaN (np.isnan fails on integers beyond 64 bits)
+    return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
 
 
 def _as_sequence(X, name):
@@ -157,6 +158,14 @@ def check_labels(y, n_samples: int) -> np.ndarray:
     labels = _as_sequence(y, "y")
     if any(_is_missing(v) for v in labels):
         raise ValueError("y contains missing values (None or NaN); drop those rows first.")
+    kinds = {isinstance(v, (str, bytes)) for v in labels}
+    if len(kinds) > 1:
+        text = next(v for v in labels if isinstance(v, (str, bytes)))
+        other = next(v for v in labels if not isinstance(v, (str, bytes)))
+        raise TypeError(
+            f"y mixes strings and other types (e.g. {text!r} and {other!r}); scikit-learn "
+            "refuses such labels. Convert them to one type first, e.g. [str(v) for v in y]."
+        )
     y_arr = np.asarray(labels)
     if y_arr.ndim != 1:
         raise ValueError(f"y must be 1-D; got shape {y_arr.shape}.")

@@ -25,7 +25,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from ._cache import embedding_cache
+from ._cache import EmbeddingCache, embedding_cache, using
 from ._causal_lm import DEFAULT_LM_PACKAGE
 from ._loading import load_frozen_backbone, resolve_model
 from ._profiling import Measure
@@ -160,11 +160,13 @@ def available_methods(task: str = "classification") -> list[str]:
 
 
 def _run_one(name, estimator, task, X_train, y_train, X_test, y_test):
-    embedding_cache.clear()  # every method pays for its own encoding
-    with Measure() as fit:
-        estimator.fit(X_train, y_train)
-    with Measure() as predict:
-        y_pred = estimator.predict(X_test)
+    # every method pays for its own encoding, in a cache of its own: the user's
+    # process cache is neither read nor cleared
+    with using(EmbeddingCache(embedding_cache.max_bytes)):
+        with Measure() as fit:
+            estimator.fit(X_train, y_train)
+        with Measure() as predict:
+            y_pred = estimator.predict(X_test)
     scores = {metric: float(scorer(y_test, y_pred))
               for metric, scorer in METRICS[task].items()}
     return {
@@ -236,9 +238,10 @@ def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=
     -------
     results : pandas.DataFrame
         One row per method, best first by the task's main metric (the first of
-        :data:`METRICS` for the task). The embedding cache is cleared before each
-        method so every fit time includes its own encoding; loading the backbone
-        from disk happens once, before any timing.
+        :data:`METRICS` for the task). Each method runs with an empty embedding
+        cache of its own, so every fit time includes its own encoding (the process
+        cache, :data:`~sktransformers.embedding_cache`, is left untouched); loading
+        the backbone from disk happens once, before any timing.
 
     Examples
     --------
@@ -353,12 +356,10 @@ def main_metric(results: pd.DataFrame) -> str:
 
 def plot_results(results: pd.DataFrame, path, title=""):
     """The main metric against fit time; point area grows with the trainable parameters."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     sizes = 30 + 40 * np.log10(results.trainable_params.clip(lower=1))
     metric = main_metric(results)
     ax.scatter(results.fit_s, results[metric], s=sizes, alpha=0.6)
@@ -372,5 +373,4 @@ def plot_results(results: pd.DataFrame, path, title=""):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)

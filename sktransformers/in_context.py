@@ -24,6 +24,7 @@ from ._device import seed_everything
 from ._loading import load_tokenizer
 from ._reference import reference_for
 from ._tasks import MultiLabel, SingleLabel, classification_task, softmax
+from ._text import encode
 from ._validation import check_texts
 from .embedding import TransformerEmbedder
 
@@ -289,7 +290,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         return tokens
 
     def _encode(self, text: str) -> list[int]:
-        return self.tokenizer_(text, add_special_tokens=False)["input_ids"]
+        return encode(self.tokenizer_, text, add_special_tokens=False)["input_ids"]
 
     def _fields(self, text) -> dict:
         """Template fields of one text (``text``) or pair (``text_a``, ``text_b``)."""
@@ -333,7 +334,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         ]
         separator = self.settings_["example_separator"]
         text = separator.join(parts) + separator if parts else ""
-        return self.tokenizer_(text)["input_ids"]  # with the tokenizer's own BOS, if any
+        return encode(self.tokenizer_, text)["input_ids"]  # with the tokenizer's own BOS, if any
 
     def _context(self) -> int:
         if self.settings_["max_context"] is not None:

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 import sktransformers
-from estimators import ESTIMATORS, TRAINABLE, make, outputs
 from sktransformers import DPOTuner, RewardModel, TransformerEmbedder, load
+
+from estimators import ESTIMATORS, TRAINABLE, make, outputs
 
 ALL = list(ESTIMATORS)
 PREFS = pd.DataFrame({"prompt": ["say", "tell"] * 4,
