@@ -263,3 +263,15 @@ def test_joblib_file_is_small(name, tiny_bert, binary_data, tmp_path):
     joblib.dump(est, tmp_path / "est.joblib")
     trained = sum(t.numel() * t.element_size() for t in est.trained_state_.values())
     assert (tmp_path / "est.joblib").stat().st_size < trained + 200_000
+
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("v*"))
+
+
+@pytest.mark.parametrize("folder", FIXTURES, ids=[f.name for f in FIXTURES])
+def test_artifacts_written_by_earlier_versions_still_load(folder):
+    """Fixtures written once by ``tests/fixtures/make_fixtures.py`` with an earlier version."""
+    expected = json.loads((folder / "expected.json").read_text())
+    for loaded in (load(folder / "lora_folder"), joblib.load(folder / "lora.joblib")):
+        np.testing.assert_allclose(loaded.predict_proba(expected["texts"]), expected["proba"],
+                                   rtol=1e-5, atol=1e-6)
