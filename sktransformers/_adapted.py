@@ -56,8 +56,9 @@ class AdaptedModel(BaseTransformerModel):
         adaptation = self._adaptation()
         tokenizer = load_tokenizer(path)
         backbone = load_backbone(path)
+        # soft prompts take input positions; prefixes do not (the text keeps its own)
         max_length = check_max_length(backbone.config, self.max_length,
-                                      getattr(adaptation, "n_virtual_tokens", 0))
+                                      getattr(adaptation, "positions_used", 0))
         check_pooling(backbone.config, getattr(self, "pooling", "mean"))
         encodings = self._encode(tokenizer, texts, max_length)
         pairs = isinstance(texts, list) and isinstance(texts[0], tuple)

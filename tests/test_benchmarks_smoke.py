@@ -26,6 +26,7 @@ SCRIPTS = [
     ["bench_in_context.py"],
     ["bench_preferences.py", "--method", "reward"],
     ["bench_preferences.py", "--method", "dpo"],
+    ["bench_persistence.py"],
 ]
 
 

@@ -115,17 +115,26 @@ def test_prefixes_reach_every_layer(backbone_path):
     assert torch.all(per_layer > 0), "every layer's key and value prefix gets a gradient"
 
 
-@pytest.mark.parametrize("name", ["prefix", "prompt"])
-def test_virtual_tokens_fit_the_position_table(name, tiny_bert):
-    """Text and virtual tokens must fit the 512 positions: a clear error, never a silent cut."""
+def test_soft_prompt_and_text_must_fit_the_position_table(tiny_bert):
+    """Soft prompts take positions: text + virtual tokens must fit, never a silent cut."""
     texts = ["good film " * 300, "bad film " * 300] * 4
     with pytest.raises(ValueError, match="max_length<=504"):
-        make(name, tiny_bert, n_virtual_tokens=8, max_length=512).fit(texts, ["p", "n"] * 4)
+        make("prompt", tiny_bert, n_virtual_tokens=8, max_length=512).fit(texts, ["p", "n"] * 4)
     with pytest.raises(ValueError, match="no room for text"):
-        make(name, tiny_bert, n_virtual_tokens=512).fit(texts, ["p", "n"] * 4)
-    clf = make(name, tiny_bert, n_virtual_tokens=8, max_length=504)
+        make("prompt", tiny_bert, n_virtual_tokens=512).fit(texts, ["p", "n"] * 4)
+    clf = make("prompt", tiny_bert, n_virtual_tokens=8, max_length=504)
     clf.fit(texts, ["p", "n"] * 4)
     assert clf.max_length_ == 504
+    assert clf.predict(texts).shape == (8,)
+
+
+def test_prefixes_leave_every_position_to_the_text(tiny_bert):
+    """Prefixes live in the attention cache; the text keeps positions 0..511."""
+    texts = ["good film " * 300, "bad film " * 300] * 4
+    with pytest.raises(ValueError, match="max_length<=512"):
+        make("prefix", tiny_bert, max_length=513).fit(texts, ["p", "n"] * 4)
+    clf = make("prefix", tiny_bert, n_virtual_tokens=8, max_length=512)
+    assert clf.fit(texts, ["p", "n"] * 4).max_length_ == 512
     assert clf.predict(texts).shape == (8,)
 
 

@@ -323,3 +323,14 @@ def test_early_stopping_works_for_every_adapted_classifier(name, tiny_bert, bina
     clf = make(name, tiny_bert, early_stopping=True, validation_fraction=0.25, max_epochs=3)
     clf.fit(*binary_data)
     assert all({"valid_loss", "valid_accuracy"} <= set(row) for row in clf.history_)
+
+
+def test_roberta_models_lose_two_positions_to_their_padding_offset():
+    from transformers import BertConfig, RobertaConfig
+
+    from sktransformers._loading import check_max_length, usable_positions
+
+    assert usable_positions(RobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+    assert usable_positions(BertConfig(max_position_embeddings=512)) == 512
+    with pytest.raises(ValueError, match="max_length<=512"):
+        check_max_length(RobertaConfig(max_position_embeddings=514, pad_token_id=1), 514)

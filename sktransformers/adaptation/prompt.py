@@ -18,6 +18,11 @@ class PromptTuning:
     n_virtual_tokens: int = 20
     init_text: str | None = None
 
+    @property
+    def positions_used(self) -> int:
+        """Input positions the virtual tokens take from the text (all of them)."""
+        return self.n_virtual_tokens
+
     def prepare(self, backbone, model_path):
         from peft import PromptTuningConfig, PromptTuningInit, TaskType
 
