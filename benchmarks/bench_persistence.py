@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import torch
-from _harness import RESULTS, parse_args, sst2, write
+from _harness import RESULTS, parse_args, sst2, target, write
 from sklearn.base import clone
 
 from sktransformers import (
@@ -144,6 +144,8 @@ def main():
     growth = rss[-1] - rss[min(5, len(rss) - 1)]
     smaller = lora.skorch_state_dict_mb / lora.save_folder_mb
     checks = [
+        target("LoRA save folder (MB)", lora.save_folder_mb, 1.0, higher_is_better=False),
+        target("RSS growth after the 5th fit (MiB)", growth, 50, higher_is_better=False),
         f"LoRA safe folder {lora.save_folder_mb * 1000:.0f} kB vs skorch state dict "
         f"{lora.skorch_state_dict_mb:.1f} MB ({smaller:.0f}x smaller); joblib "
         f"{lora.joblib_mb * 1000:.0f} kB",

@@ -135,7 +135,7 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
                 model=load_policy(path), reward_funcs=reward,
                 args=self._config(trl, output_dir, device, dtype),
                 train_dataset=self._dataset(prompts, tokenizer), processing_class=tokenizer,
-                peft_config=self._peft_config())
+                peft_config=self._peft_config(self.adaptation))
             if self.verbose < 2:
                 from transformers.trainer_callback import PrinterCallback
 
@@ -144,7 +144,7 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
         policy = trainer.model.eval()
         vars(self).update(
             policy_=policy, tokenizer_=tokenizer, model_path_=path,
-            trained_state_=trainable_state(policy),
+            trained_state_=trainable_state(policy), adaptation_=copy.deepcopy(self.adaptation),
             base_=reference_for(self.model, path, DEFAULT_LM),
             history_=_history(trainer.state.log_history),
             n_trainable_params_=sum(p.numel() for p in policy.parameters() if p.requires_grad),
@@ -152,7 +152,7 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
         return self
 
     def _restore(self, path):
-        policy, config = load_policy(path), self._peft_config()
+        policy, config = load_policy(path), self._peft_config(self.adaptation_)
         if config is not None:
             from peft import get_peft_model
 
@@ -188,12 +188,12 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
             prompts = [[{"role": "user", "content": p}] for p in prompts]
         return Dataset.from_dict({"prompt": prompts})
 
-    def _peft_config(self):
-        if self.adaptation == "full":
+    def _peft_config(self, adaptation):
+        if adaptation == "full":
             return None
         from peft import LoraConfig
 
-        lora = self.adaptation if isinstance(self.adaptation, LoRA) else LoRA()
+        lora = adaptation if isinstance(adaptation, LoRA) else LoRA()
         targets = lora.target_modules
         return LoraConfig(r=lora.r, lora_alpha=lora.lora_alpha, lora_dropout=lora.lora_dropout,
                           target_modules=list(targets) if isinstance(targets, (list, tuple))

