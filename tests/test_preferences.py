@@ -366,7 +366,7 @@ def test_rloo_with_a_frozen_reward_model_survives_clone(rloo, make, tmp_path):
     frame = pd.DataFrame({"prompt": ["what is it"], "response": tuner.predict(["what is it"])})
     assert tuner.score(["what is it"]) == pytest.approx(rm.predict(frame)[0])
     loaded = load(tuner.save(tmp_path / "tuner"))  # the frozen reward model is saved inside
-    assert isinstance(loaded.reward_model, FrozenEstimator)
+    np.testing.assert_array_equal(loaded.reward_model.predict(frame), rm.predict(frame))
     assert loaded.score(["what is it"]) == pytest.approx(tuner.score(["what is it"]))
 
 
