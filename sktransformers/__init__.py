@@ -32,7 +32,7 @@ from .prompting import (
 from .reward import RewardModel
 from .tuned import FullFinetuneClassifier, FullFinetuneRegressor, LoRAClassifier, LoRARegressor
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "AdapterClassifier",

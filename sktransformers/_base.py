@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import PRECISIONS, check_device, resolve_device, resolve_precision, seed_everything
+from ._encoder import frozen_encoder
 from ._modules import CHUNK_POOLINGS, PAIR_ENCODINGS, POOLINGS
 from ._persistence import PortableStateMixin
 from ._tasks import Regression, classification_task
@@ -47,6 +48,8 @@ _TRAINING = {
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
     "checkpoint_dir": [str, os.PathLike, None],
+    "head_init": [StrOptions({"probe", "random"})],
+    "normalize": ["boolean"],
 }
 
 #: Parameters of every trainable classifier.
@@ -183,6 +186,28 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         return train_test_split(
             np.arange(n_samples), test_size=n_valid, stratify=stratify, random_state=seed
         )
+
+    def _initial_head(self, texts, targets, weights, split, device, dtype, task, features=None):
+        """Initial ``weight`` and ``bias`` of the output layer.
+
+        ``head_init="probe"``: a linear model fitted on the frozen backbone's pooled
+        features of the training part (linear probing, then fine-tuning: Kumar et
+        al. 2022), so training starts where frozen features + logistic regression
+        end; the features come from the embedding cache when it holds them.
+        ``"random"``: the layer's own initialisation and the task's prior bias.
+        """
+        if self.head_init != "probe":
+            return {"bias": task.initial_bias(targets)}
+        rows = np.arange(len(texts)) if split is None else split[0]
+        if features is not None:
+            features = features[rows]
+        else:
+            features = frozen_encoder(self, device).embed(
+                [texts[i] for i in rows], batch_size=self.batch_size, device=device, dtype=dtype,
+                verbose=self.verbose, stride=self._stride(), chunk_pooling=self.chunk_pooling,
+                pair_encoding=self.pair_encoding, normalize=self.normalize)
+        weight, bias = task.linear_probe(features, targets[rows], weights[rows])
+        return {"weight": weight, "bias": bias}
 
     def _train_config(self, device, dtype) -> TrainConfig:
         return TrainConfig(

@@ -146,9 +146,12 @@ def score_labels(model, prefix_ids, queries, labels, *, batch_size, device, dtyp
     """Summed log-probabilities of each label's tokens after ``prefix + query``.
 
     When every label is one token, one forward pass per query scores all labels
-    (the next-token distribution at the query's last token); otherwise each
-    (query, label) pair is a sequence and pairs are batched. Either way the
-    shared prefix runs once and its key/value cache is reused.
+    (the next-token distribution at the query's last token). Otherwise every
+    label's tokens are packed after the query in one sequence, each label seeing
+    the query and its own earlier tokens only (a 4-D attention mask and explicit
+    positions), so one forward pass still scores all labels of a query, however
+    many tokens they have. Either way the shared prefix runs once and its
+    key/value cache is reused; queries are batched.
 
     Parameters
     ----------
@@ -175,17 +178,68 @@ def score_labels(model, prefix_ids, queries, labels, *, batch_size, device, dtyp
             rows = torch.log_softmax(logits[torch.arange(len(seqs)), last].float(), dim=-1)
             scores[start : start + len(seqs)] = rows[:, first.to(rows.device)].cpu().numpy()
         return scores
-    pairs = [(q, j) for q in range(len(queries)) for j in range(len(labels))]
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        seqs = [queries[q] + labels[j] for q, j in chunk]
-        logits = _forward(model, kv, len(prefix_ids), seqs, pad_id, device, dtype)
-        for row, (q, j) in enumerate(chunk):
-            n_q, label = len(queries[q]), labels[j]
-            positions = torch.arange(n_q - 1, n_q - 1 + len(label), device=logits.device)
-            logprobs = torch.log_softmax(logits[row, positions].float(), dim=-1)
-            target = torch.tensor(label, device=logits.device)
-            scores[q, j] = logprobs.gather(1, target[:, None]).sum().item()
+    for start in range(0, len(queries), batch_size):
+        chunk = queries[start : start + batch_size]
+        scores[start : start + len(chunk)] = _score_packed(
+            model, kv, len(prefix_ids), chunk, labels, pad_id, device, dtype)
+    return scores
+
+
+def _packed_rows(query, labels):
+    """One query with every label's continuation packed after it (a token tree).
+
+    Returns the tokens, their positions, which earlier tokens each may attend to
+    (the query causally; each label its query and its own earlier tokens, never
+    another label), and for every label the rows whose logits predict its tokens.
+    """
+    tokens, positions = list(query), list(range(len(query)))
+    owner = [-1] * len(query)  # -1: the query; j: label j
+    reads = []
+    for j, label in enumerate(labels):
+        rows = [len(query) - 1]
+        for i, token in enumerate(label[:-1]):
+            rows.append(len(tokens))
+            tokens.append(token)
+            positions.append(len(query) + i)
+            owner.append(j)
+        reads.append(rows)
+    owner = torch.tensor(owner)
+    index = torch.arange(len(tokens))
+    causal = index[None, :] <= index[:, None]
+    same_branch = (owner[None, :] == -1) | (owner[None, :] == owner[:, None])
+    return tokens, positions, causal & same_branch, reads
+
+
+def _score_packed(model, kv, n_prefix, queries, labels, pad_id, device, dtype):
+    """Scores of every label for a batch of queries, one forward pass for all of them."""
+    from transformers import DynamicCache
+
+    packed = [_packed_rows(q, labels) for q in queries]
+    width = max(len(p[0]) for p in packed)
+    ids = torch.full((len(packed), width), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(packed), width), dtype=torch.long)
+    mask = torch.zeros((len(packed), 1, width, n_prefix + width), dtype=torch.bool)
+    mask[:, :, :, :n_prefix] = True  # every row sees the prefix (padding too: no empty rows)
+    for row, (tokens, pos, allowed, _) in enumerate(packed):
+        ids[row, : len(tokens)] = torch.tensor(tokens)
+        positions[row, : len(tokens)] = torch.tensor(pos) + n_prefix
+        mask[row, 0, : len(tokens), n_prefix : n_prefix + len(tokens)] = allowed
+    if n_prefix == 0:  # padding rows must still attend to something
+        mask[:, 0, torch.arange(width), torch.arange(width)] = True
+    kwargs = {}
+    if kv is not None:
+        kwargs[_cache_arg(model)] = DynamicCache(
+            [(k.expand(len(packed), -1, -1, -1), v.expand(len(packed), -1, -1, -1))
+             for k, v in kv], config=model.config)
+    with autocast(device, dtype):
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                       position_ids=positions.to(device), use_cache=kv is not None,
+                       **kwargs).logits.float()
+    logprobs = torch.log_softmax(logits, dim=-1).cpu()
+    scores = np.zeros((len(packed), len(labels)))
+    for row, (_, _, _, reads) in enumerate(packed):
+        for j, label in enumerate(labels):
+            scores[row, j] = logprobs[row, reads[j], label].sum().item()
     return scores
 
 

@@ -10,20 +10,26 @@ CHUNK_POOLINGS = ("mean", "max", "first")
 PAIR_ENCODINGS = ("cross", "bi")
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str,
+         virtual_tokens: bool = False) -> torch.Tensor:
     """Pool token states ``(batch, seq, dim)`` into one vector per text.
 
     Methods that prepend virtual tokens (prompt tuning) return more positions than
-    the mask has; the extra leading positions count as real tokens for ``"mean"``,
-    and ``"cls"`` takes the first real token. ``"last"`` takes the last real token of
-    right-padded texts (what a causal LM has read everything by).
+    the mask has. Only the text's own positions are pooled: the virtual tokens act
+    through attention, and an untrained prompt leaves the pooled vector close to
+    the frozen model's. ``virtual_tokens=True`` counts them as real tokens (how
+    0.2.0 pooled, kept for models it saved). ``"cls"`` takes the first real token;
+    ``"last"`` the last real token of right-padded texts (what a causal LM has read
+    everything by).
     """
     extra = hidden.shape[1] - attention_mask.shape[1]
-    if extra > 0:
+    if extra > 0 and virtual_tokens and pooling == "mean":
         ones = attention_mask.new_ones(attention_mask.shape[0], extra)
         attention_mask = torch.cat([ones, attention_mask], dim=1)
+    elif extra > 0:
+        hidden = hidden[:, extra:]
     if pooling == "cls":
-        return hidden[:, max(extra, 0)]
+        return hidden[:, 0]
     if pooling == "last":
         last = attention_mask.sum(1) - 1
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
@@ -55,10 +61,11 @@ def pool_windows(vectors: torch.Tensor, window_doc: torch.Tensor, n_docs: int,
 
 
 def make_head(in_features: int, n_classes: int, hidden=(), dropout: float = 0.1,
-              bias=None) -> nn.Module:
+              bias=None, weight=None) -> nn.Module:
     """An MLP head: ``len(hidden)`` hidden layers (ReLU, dropout), then a linear layer.
 
-    ``bias`` (one value per output) sets the output layer's initial bias.
+    ``bias`` (one value per output) and ``weight`` (``(n_classes, width)``, only
+    without hidden layers) set the output layer's initial values.
     """
     layers: list[nn.Module] = [nn.Dropout(dropout)]
     width = in_features
@@ -69,25 +76,39 @@ def make_head(in_features: int, n_classes: int, hidden=(), dropout: float = 0.1,
     if bias is not None:
         with torch.no_grad():
             layers[-1].bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+    if weight is not None:
+        with torch.no_grad():
+            layers[-1].weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
     return nn.Sequential(*layers)
 
 
 class Encoder(nn.Module):
     """A transformer backbone followed by pooling (and window pooling for long texts)."""
 
-    def __init__(self, backbone: nn.Module, pooling: str = "mean", chunk_pooling: str = "mean"):
+    def __init__(self, backbone: nn.Module, pooling: str = "mean", chunk_pooling: str = "mean",
+                 virtual_tokens: bool = False, normalize: bool = False):
         super().__init__()
+        self.normalize = normalize
         self.backbone = backbone
         self.pooling = pooling
         self.chunk_pooling = chunk_pooling
+        self.virtual_tokens = virtual_tokens
 
     def forward(self, input_ids, attention_mask, window_doc=None, **kwargs):
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        vectors = pool(out.last_hidden_state, attention_mask, self.pooling)
+        vectors = pool(out.last_hidden_state, attention_mask, self.pooling, self.virtual_tokens)
         if window_doc is None:
-            return vectors
+            return self._unit(vectors)
         n_docs = int(window_doc[-1]) + 1
-        return pool_windows(vectors, window_doc, n_docs, self.chunk_pooling)
+        if self.chunk_pooling == "pair":  # each text of a pair to unit length, then combined
+            return pool_windows(self._unit(vectors), window_doc, n_docs, "pair")
+        return self._unit(pool_windows(vectors, window_doc, n_docs, self.chunk_pooling))
+
+    def _unit(self, vectors):
+        """With ``normalize``, each vector scaled to unit length (as sentence encoders do)."""
+        if not self.normalize:
+            return vectors
+        return vectors / vectors.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
 class TextModel(nn.Module):

@@ -89,6 +89,15 @@ def check_stamp(state: dict, what: str = "estimator") -> None:
         )
 
 
+def written_before(stamp: dict, version: tuple) -> bool:
+    """Whether the state was written by a sktransformers release older than ``version``."""
+    parts = []
+    for part in stamp["version"].split(".")[: len(version)]:
+        digits = "".join(c for c in part if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts) < version
+
+
 def stamp() -> dict:
     from . import __version__
 
@@ -104,6 +113,9 @@ class PortableStateMixin:
     """
 
     _rebuilt: tuple = ()
+    #: Parameters added after 0.2.0 -> the value that reproduces how 0.2.0 behaved; a
+    #: model saved by 0.2.0 gets it on load, so it predicts exactly as it did.
+    _added_params = {"head_init": "random", "normalize": False}
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -120,8 +132,13 @@ class PortableStateMixin:
     def __setstate__(self, state):
         state = dict(state)
         check_stamp(state, type(self).__name__)
-        state.pop(STAMP)
+        state_stamp = state.pop(STAMP)
         blobs = state.pop("_base_files", None)
+        if written_before(state_stamp, (0, 3)):
+            params = type(self)().get_params(deep=False) if hasattr(self, "get_params") else {}
+            for name, legacy in self._added_params.items():
+                if name in params:
+                    state.setdefault(name, legacy)
         super().__setstate__(state)
         if "base_" in vars(self):
             bundled = None if blobs is None else (lambda: unpack_blobs(self.base_, blobs))

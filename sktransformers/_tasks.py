@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.utils.class_weight import compute_sample_weight
 from torch import nn
 
@@ -62,6 +63,18 @@ class SingleLabel:
     def initial_bias(self, targets):
         """Bias of the output layer at the start (``None``: the layer's own init)."""
         return None
+
+    def linear_probe(self, features, targets, weights):
+        """Weights ``(n_outputs, dim)`` and bias of a linear model fitted on ``features``.
+
+        A multinomial logistic regression (two classes: the binary model's logit
+        split evenly between two outputs, so their softmax is its probability).
+        """
+        model = LogisticRegression(max_iter=1000).fit(features, targets, sample_weight=weights)
+        coef, bias = model.coef_, model.intercept_
+        if coef.shape[0] == 1:
+            coef, bias = np.vstack([-coef, coef]) / 2, np.array([-bias[0], bias[0]]) / 2
+        return coef, bias
 
     def sample_weight(self, class_weight) -> np.ndarray | None:
         """Per-sample weights from ``class_weight`` (``None``: no weighting)."""
@@ -108,6 +121,17 @@ class MultiLabel(SingleLabel):
         """
         rate = np.clip(targets.mean(axis=0), 1e-3, 1 - 1e-3)
         return np.log(rate / (1 - rate))
+
+    def linear_probe(self, features, targets, weights):
+        """One logistic regression per label; a label seen only one way keeps its prior."""
+        coef = np.zeros((targets.shape[1], features.shape[1]))
+        bias = self.initial_bias(targets)
+        for j in range(targets.shape[1]):
+            if 0 < targets[:, j].sum() < len(targets):
+                model = LogisticRegression(max_iter=1000).fit(features, targets[:, j],
+                                                              sample_weight=weights)
+                coef[j], bias[j] = model.coef_[0], model.intercept_[0]
+        return coef, bias
 
     def proba(self, outputs) -> np.ndarray:
         return sigmoid(outputs)
@@ -157,6 +181,13 @@ class Regression:
 
     def initial_bias(self, targets):
         return None
+
+    def linear_probe(self, features, targets, weights):
+        """Ridge regression on the standardised targets, its penalty chosen by
+        leave-one-out cross-validation (as :class:`TransformerFeatureRegressor`)."""
+        model = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(features, targets,
+                                                           sample_weight=weights)
+        return np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_)
 
     def predict(self, outputs) -> np.ndarray:
         """Map standardised outputs back to the target scale (1-D for a 1-D ``y``)."""

@@ -59,7 +59,9 @@ class AdapterClassifier(_Adapters, AdaptedClassifier):
                  pooling="mean", max_length=128, long_text="truncate", stride=32,
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=3, lr=1e-3,
                  weight_decay=0.01, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=2, class_weight=None, threshold=0.5, device="auto",
+                 n_iter_no_change=2, class_weight=None, threshold=0.5,
+                 normalize=True, head_init="probe",
+                 device="auto",
                  precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
@@ -78,6 +80,7 @@ class AdapterRegressor(_Adapters, AdaptedRegressor):
                  pooling="mean", max_length=128, long_text="truncate", stride=32,
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=3, lr=1e-3,
                  weight_decay=0.01, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=2, loss="squared_error", device="auto", precision="auto",
+                 n_iter_no_change=2, loss="squared_error", normalize=True, head_init="probe",
+                 device="auto", precision="auto",
                  random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())

@@ -96,7 +96,9 @@ class _HeadModel(BaseTransformerModel):
         encoder = frozen_encoder(self, device)
         features = self._features(encoder, texts, device, dtype)
         sizes = (features.shape[1], *self.head_hidden, task.n_outputs)
-        module = _head(sizes, self.head_dropout, task.initial_bias(targets))
+        init = {"bias": task.initial_bias(targets)} if self.head_hidden else (
+            self._initial_head(texts, targets, weights, split, device, dtype, task, features))
+        module = _head(sizes, self.head_dropout, init)
         data = {"features": features, "sample_weight": weights}
         if split is None:
             train_data, valid_data = Dataset(data, targets), None
@@ -117,7 +119,8 @@ class _HeadModel(BaseTransformerModel):
     def _features(self, encoder, texts, device, dtype):
         return encoder.embed(texts, batch_size=self.batch_size, device=device, dtype=dtype,
                              cache=self.cache, verbose=self.verbose, stride=self._stride(),
-                             chunk_pooling=self.chunk_pooling, pair_encoding=self.pair_encoding)
+                             chunk_pooling=self.chunk_pooling, pair_encoding=self.pair_encoding,
+                             normalize=self.normalize)
 
     def _raw(self, texts, device, dtype):
         features = torch.from_numpy(self._features(self.encoder_, texts, device, dtype))
@@ -129,9 +132,10 @@ class _HeadModel(BaseTransformerModel):
             ])
 
 
-def _head(sizes, dropout, bias) -> FeatureHead:
-    """A head of layer widths ``sizes`` (input, hidden..., outputs) on precomputed features."""
-    return FeatureHead(make_head(sizes[0], sizes[-1], sizes[1:-1], dropout, bias=bias))
+def _head(sizes, dropout, init) -> FeatureHead:
+    """A head of layer widths ``sizes`` (input, hidden..., outputs) on precomputed features,
+    its output layer starting from ``init`` (``weight``/``bias``, either optional)."""
+    return FeatureHead(make_head(sizes[0], sizes[-1], sizes[1:-1], dropout, **(init or {})))
 
 
 def _head_doc(summary: str, task: str, classes: str, example: str) -> str:
@@ -163,7 +167,8 @@ class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
-                 cache=True, class_weight=None, threshold=0.5, device="auto",
+                 cache=True, class_weight=None, threshold=0.5, normalize=True, head_init="probe",
+                 device="auto",
                  precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
@@ -190,6 +195,7 @@ class HeadFinetuneRegressor(TransformerRegressorMixin, _HeadModel):
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
-                 cache=True, loss="squared_error", device="auto", precision="auto",
+                 cache=True, loss="squared_error", normalize=True, head_init="probe",
+                 device="auto", precision="auto",
                  random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())

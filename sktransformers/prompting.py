@@ -45,7 +45,8 @@ class PromptTunedClassifier(_PromptTuning, AdaptedClassifier):
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="cross", batch_size=32, max_epochs=5, lr=3e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
-                 class_weight=None, threshold=0.5, device="auto", precision="auto",
+                 class_weight=None, threshold=0.5, normalize=True, head_init="probe",
+                 device="auto", precision="auto",
                  random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
@@ -63,7 +64,8 @@ class PromptTunedRegressor(_PromptTuning, AdaptedRegressor):
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="cross", batch_size=32, max_epochs=5, lr=3e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
-                 loss="squared_error", device="auto", precision="auto", random_state=None,
+                 loss="squared_error", normalize=True, head_init="probe",
+                 device="auto", precision="auto", random_state=None,
                  verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
@@ -106,7 +108,9 @@ class PrefixTunedClassifier(_PrefixTuning, AdaptedClassifier):
                  pooling="mean", max_length=128, long_text="truncate", stride=32,
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=5, lr=5e-3,
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=2, class_weight=None, threshold=0.5, device="auto",
+                 n_iter_no_change=2, class_weight=None, threshold=0.5,
+                 normalize=True, head_init="probe",
+                 device="auto",
                  precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
@@ -124,6 +128,7 @@ class PrefixTunedRegressor(_PrefixTuning, AdaptedRegressor):
                  pooling="mean", max_length=128, long_text="truncate", stride=32,
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=5, lr=5e-3,
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=2, loss="squared_error", device="auto", precision="auto",
+                 n_iter_no_change=2, loss="squared_error", normalize=True, head_init="probe",
+                 device="auto", precision="auto",
                  random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())

@@ -147,7 +147,10 @@ default="lora"
         rejected = tokenize_responses(tokenizer, prefs.prompts, prefs.rejected, max_length)
         return [{"windows": [c, r]} for c, r in zip(chosen, rejected, strict=True)]
 
-    def _build_module(self, backbone, config, task, bias, pairs):
+    def _initial_head(self, *args):
+        return None  # one reward per response: nothing to probe
+
+    def _build_module(self, backbone, config, task, head, pairs, adaptation):
         return RewardModule(Encoder(backbone, self.pooling), make_head(config.hidden_size, 1))
 
     def _rewards(self, encodings) -> np.ndarray:

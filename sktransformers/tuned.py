@@ -31,6 +31,7 @@ class FullFinetuneClassifier(_FullFinetuning, AdaptedClassifier):
                  stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
                  max_epochs=3, lr=5e-5, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, class_weight=None, threshold=0.5,
+                 normalize=True, head_init="probe",
                  device="auto", precision="auto", random_state=None, verbose=1,
                  checkpoint_dir=None):
         store_params(self, locals())
@@ -53,7 +54,9 @@ class FullFinetuneRegressor(_FullFinetuning, AdaptedRegressor):
     def __init__(self, model=None, *, pooling="mean", max_length=128, long_text="truncate",
                  stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
                  max_epochs=3, lr=5e-5, weight_decay=0.01, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=2, loss="squared_error", device="auto",
+                 validation_fraction=0.1, n_iter_no_change=2, loss="squared_error",
+                 normalize=True, head_init="probe",
+                 device="auto",
                  precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
@@ -105,6 +108,7 @@ class LoRAClassifier(_LoRA, AdaptedClassifier):
                  stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
                  max_epochs=3, lr=5e-4, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, class_weight=None, threshold=0.5,
+                 normalize=True, head_init="probe",
                  device="auto", precision="auto", random_state=None, verbose=1,
                  checkpoint_dir=None):
         store_params(self, locals())
@@ -123,6 +127,8 @@ class LoRARegressor(_LoRA, AdaptedRegressor):
                  merge_weights=True, pooling="mean", max_length=128, long_text="truncate",
                  stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
                  max_epochs=3, lr=5e-4, weight_decay=0.01, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=2, loss="squared_error", device="auto",
+                 validation_fraction=0.1, n_iter_no_change=2, loss="squared_error",
+                 normalize=True, head_init="probe",
+                 device="auto",
                  precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())

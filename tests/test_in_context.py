@@ -37,7 +37,7 @@ def test_cached_batched_scoring_equals_naive(tiny_llama, prefix_text, batch_size
 
 
 def test_predict_proba_is_the_softmax_of_label_likelihoods(tiny_llama):
-    clf = InContextClassifier(tiny_llama, template=TEMPLATE).fit(X, Y)
+    clf = InContextClassifier(tiny_llama, template=TEMPLATE, calibrate=False).fit(X, Y)
     tok = load_tokenizer(tiny_llama)
     queries = _ids(tok, ["review : good film \n sentiment :"])
     labels = _ids(tok, [" negative", " positive"])
@@ -155,7 +155,7 @@ def test_nearest_with_content_free_calibration_uses_each_prompt(tiny_llama, tiny
 
 
 def test_prior_calibration_divides_by_the_training_mean(tiny_llama):
-    raw = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2,
+    raw = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2, calibrate=False,
                               random_state=0).fit(X, Y)
     prior = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2, random_state=0,
                                 calibrate="prior").fit(X, Y)
@@ -166,3 +166,43 @@ def test_prior_calibration_divides_by_the_training_mean(tiny_llama):
     with pytest.raises(ValueError, match="selection='nearest'"):
         InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2, selection="nearest",
                             calibrate="prior").fit(X, Y)
+
+
+def test_auto_calibration_is_prior_where_every_text_shares_the_prompt(tiny_llama):
+    shared = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2).fit(X, Y)
+    assert shared.settings_["calibrate"] == "prior" and shared.prior_.shape == (2,)
+    nearest = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2,
+                                  selection="nearest").fit(X, Y)
+    assert nearest.settings_["calibrate"] is False and not hasattr(nearest, "prior_")
+
+
+def test_auto_template_is_the_best_cross_validated_candidate(tiny_llama):
+    from sktransformers._template_search import TEMPLATES
+
+    clf = InContextClassifier(tiny_llama, n_examples=2, random_state=0).fit(X, Y)
+    scores = clf.template_scores_
+    assert list(scores) == list(TEMPLATES["single"])
+    assert clf.template_ == max(scores, key=scores.get) == clf.settings_["template"]
+    # the chosen template is the one used: same probabilities as passing it explicitly
+    explicit = InContextClassifier(tiny_llama, template=clf.template_, n_examples=2,
+                                   random_state=0).fit(X, Y)
+    assert explicit.template_scores_ is None
+    assert set(explicit.demonstrations_) <= set(range(len(X)))
+    pairs = InContextClassifier(tiny_llama).fit([(a, a) for a in X], Y)
+    assert list(pairs.template_scores_) == list(TEMPLATES["pairs"])
+
+
+def test_template_search_scores_each_text_once_per_template(tiny_llama, monkeypatch):
+    import sktransformers._causal_lm as lm
+    from sktransformers._template_search import TEMPLATES
+
+    scored = []
+    real = lm.score_labels
+    monkeypatch.setattr("sktransformers.in_context.score_labels",
+                        lambda model, prefix, queries, *a, **k: scored.append(len(queries))
+                        or real(model, prefix, queries, *a, **k))
+    texts, labels = X * 30, Y * 30  # 360 texts: the search classifies 300
+    InContextClassifier(tiny_llama, n_examples=2, random_state=0).fit(texts, labels)
+    n_templates = len(TEMPLATES["single"])
+    # 3 folds per template, each text of the 300 once per template; then the prior (64)
+    assert scored == [100] * 3 * n_templates + [64]

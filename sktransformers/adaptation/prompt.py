@@ -13,10 +13,18 @@ class PromptTuning:
 
     With ``init_text`` the virtual tokens start as the embeddings of that text's
     tokens (repeated or cut to ``n_virtual_tokens``), else at random.
+    ``pool_virtual_tokens``: whether mean pooling counts the virtual tokens' outputs
+    (0.2.0 did; later versions pool the text's positions only).
     """
 
     n_virtual_tokens: int = 20
     init_text: str | None = None
+    pool_virtual_tokens: bool = False
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state.setdefault("pool_virtual_tokens", True)  # saved by 0.2.0
+        vars(self).update(state)
 
     @property
     def positions_used(self) -> int:
