@@ -124,20 +124,38 @@ def _padded(seqs, pad_id):
     return ids, mask
 
 
-def _forward(model, kv, n_prefix, seqs, pad_id, device, dtype):
-    """Logits of right-padded ``seqs`` that continue the cached prefix ``kv``."""
+def _logit_rows(model, rows):
+    """``logits_to_keep`` for the positions whose logits are read (all when unsupported)."""
+    import inspect
+
+    if "logits_to_keep" not in inspect.signature(model.forward).parameters:
+        return {}, None
+    keep = torch.tensor(sorted(set(rows)))
+    return {"logits_to_keep": keep}, {int(p): i for i, p in enumerate(keep)}
+
+
+def _forward(model, kv, n_prefix, seqs, pad_id, device, dtype, read=None):
+    """Logits of right-padded ``seqs`` that continue the cached prefix ``kv``.
+
+    ``read``: the positions whose logits are needed; the output then holds those
+    columns only (the vocabulary projection skips the rest) and a map from a
+    position to its column.
+    """
     from transformers import DynamicCache
 
     ids, mask = _padded(seqs, pad_id)
-    kwargs = {}
+    kwargs, columns = _logit_rows(model, read) if read is not None else ({}, None)
     if kv is not None:
         kwargs[_cache_arg(model)] = DynamicCache(
             [(k.expand(len(seqs), -1, -1, -1), v.expand(len(seqs), -1, -1, -1)) for k, v in kv],
             config=model.config)
         mask = torch.cat([torch.ones(len(seqs), n_prefix, dtype=torch.long), mask], 1)
     with autocast(device, dtype):
-        return model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                     use_cache=kv is not None, **kwargs).logits
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                       use_cache=kv is not None, **kwargs).logits
+    if columns is None:
+        columns = {p: p for p in range(ids.shape[1])}
+    return logits, columns
 
 
 @torch.inference_mode()
@@ -169,20 +187,27 @@ def score_labels(model, prefix_ids, queries, labels, *, batch_size, device, dtyp
     """
     kv = _prefix_kv(model, prefix_ids, device, dtype) if prefix_ids else None
     scores = np.zeros((len(queries), len(labels)))
-    if all(len(label) == 1 for label in labels):
-        first = torch.tensor([label[0] for label in labels])
-        for start in range(0, len(queries), batch_size):
-            seqs = queries[start : start + batch_size]
-            logits = _forward(model, kv, len(prefix_ids), seqs, pad_id, device, dtype)
-            last = torch.tensor([len(q) - 1 for q in seqs], device=logits.device)
-            rows = torch.log_softmax(logits[torch.arange(len(seqs)), last].float(), dim=-1)
-            scores[start : start + len(seqs)] = rows[:, first.to(rows.device)].cpu().numpy()
-        return scores
-    for start in range(0, len(queries), batch_size):
-        chunk = queries[start : start + batch_size]
-        scores[start : start + len(chunk)] = _score_packed(
-            model, kv, len(prefix_ids), chunk, labels, pad_id, device, dtype)
+    # batches of similar lengths waste little on padding
+    order = sorted(range(len(queries)), key=lambda q: len(queries[q]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        chunk = [queries[q] for q in rows]
+        if all(len(label) == 1 for label in labels):
+            scores[rows] = _score_next_token(model, kv, len(prefix_ids), chunk, labels, pad_id,
+                                             device, dtype)
+        else:
+            scores[rows] = _score_packed(model, kv, len(prefix_ids), chunk, labels, pad_id,
+                                         device, dtype)
     return scores
+
+
+def _score_next_token(model, kv, n_prefix, queries, labels, pad_id, device, dtype):
+    """Single-token labels: the next-token log-probabilities at each query's last token."""
+    last = [len(q) - 1 for q in queries]
+    logits, columns = _forward(model, kv, n_prefix, queries, pad_id, device, dtype, read=last)
+    picked = logits[torch.arange(len(queries)), [columns[p] for p in last]].float()
+    first = torch.tensor([label[0] for label in labels], device=picked.device)
+    return torch.log_softmax(picked, dim=-1)[:, first].cpu().numpy()
 
 
 def _packed_rows(query, labels):
@@ -226,7 +251,9 @@ def _score_packed(model, kv, n_prefix, queries, labels, pad_id, device, dtype):
         mask[row, 0, : len(tokens), n_prefix : n_prefix + len(tokens)] = allowed
     if n_prefix == 0:  # padding rows must still attend to something
         mask[:, 0, torch.arange(width), torch.arange(width)] = True
-    kwargs = {}
+    kwargs, columns = _logit_rows(model, [r for p in packed for rows in p[3] for r in rows])
+    if columns is None:
+        columns = {p: p for p in range(width)}
     if kv is not None:
         kwargs[_cache_arg(model)] = DynamicCache(
             [(k.expand(len(packed), -1, -1, -1), v.expand(len(packed), -1, -1, -1))
@@ -239,7 +266,8 @@ def _score_packed(model, kv, n_prefix, queries, labels, pad_id, device, dtype):
     scores = np.zeros((len(packed), len(labels)))
     for row, (_, _, _, reads) in enumerate(packed):
         for j, label in enumerate(labels):
-            scores[row, j] = logprobs[row, reads[j], label].sum().item()
+            cols = [columns[r] for r in reads[j]]
+            scores[row, j] = logprobs[row, cols, label].sum().item()
     return scores
 
 
