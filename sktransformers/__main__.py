@@ -115,6 +115,8 @@ def main(argv=None) -> int:
           f"{', ' + what if what else ''}")
     if note:
         print(f"note: {note}")
+    print("tip: --methods feature,lora (any of the list) and --max-train N trade coverage "
+          "for time")
     results = compare(text_input(train), y_train, text_input(test), y_test, task=task,
                       methods=methods, model=args.model, long_text=args.long_text,
                       max_length=args.max_length, device=args.device,

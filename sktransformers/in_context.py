@@ -24,9 +24,9 @@ from ._device import seed_everything
 from ._loading import load_tokenizer
 from ._reference import reference_for
 from ._tasks import MultiLabel, SingleLabel, classification_task, softmax
+from ._template_search import search_template
 from ._text import encode
 from ._validation import check_texts
-from ._template_search import search_template
 from .embedding import TransformerEmbedder
 
 CONTENT_FREE = "N/A"

@@ -155,6 +155,21 @@ def test_measure_sees_memory_growth():
     assert m.peak_rss_mb > 40 and m.seconds > 0
 
 
+@pytest.mark.parametrize("kernel_counter", [True, False])
+def test_measure_sees_a_peak_freed_before_the_end(monkeypatch, kernel_counter):
+    import time
+
+    import sktransformers._profiling as profiling
+
+    if not kernel_counter:  # the sampling thread, as on systems without /proc
+        monkeypatch.setattr(profiling, "_reset_high_water_mark", lambda: False)
+    with Measure(interval=0.01) as m:
+        block = np.ones(80 * 2**20 // 8)  # 80 MiB, freed before the block ends
+        time.sleep(0.1)
+        del block
+    assert m.peak_rss_mb > 60
+
+
 def test_command_line_long_text(tiny_bert, tmp_path, capsys):
     path = tmp_path / "long.csv"
     X = ["good film and a great story " * 8, "bad film and an awful plot " * 8] * 10
