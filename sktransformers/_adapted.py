@@ -18,6 +18,7 @@ from ._base import (
     TransformerRegressorMixin,
     count_params,
 )
+from ._device import INT8, int8_copy
 from ._inference import run_module
 from ._loading import (
     DEFAULT_ENCODER,
@@ -47,7 +48,7 @@ class AdaptedModel(BaseTransformerModel):
     and them.
     """
 
-    _rebuilt = ("module_", "tokenizer_", "model_path_")
+    _rebuilt = ("module_", "tokenizer_", "model_path_", "_int8")
     _packaged = DEFAULT_ENCODER
 
     def _adaptation(self):
@@ -125,9 +126,13 @@ class AdaptedModel(BaseTransformerModel):
         self.module_, self.tokenizer_, self.model_path_ = module.eval(), load_tokenizer(path), path
 
     def _raw(self, texts, device, dtype):
-        self.module_.to(device)
+        module = self.module_.to(device)
+        if dtype is INT8:  # made once, on first use; neither pickled nor saved
+            if "_int8" not in vars(self):
+                self._int8 = int8_copy(module)
+            module, dtype = self._int8, None
         encodings = self._encode(self.tokenizer_, texts, self.max_length_)
-        return run_module(self.module_, self.tokenizer_, encodings, batch_size=self.batch_size,
+        return run_module(module, self.tokenizer_, encodings, batch_size=self.batch_size,
                           device=device, dtype=dtype, verbose=self.verbose, desc="predicting")
 
 

@@ -11,7 +11,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._device import PRECISIONS, check_device, resolve_device, resolve_precision, seed_everything
+from ._device import (
+    PRECISIONS,
+    check_device,
+    resolve_device,
+    resolve_precision,
+    seed_everything,
+    training_dtype,
+)
 from ._encoder import frozen_encoder
 from ._modules import CHUNK_POOLINGS, PAIR_ENCODINGS, POOLINGS
 from ._persistence import PortableStateMixin
@@ -28,6 +35,10 @@ ENCODER_CONSTRAINTS = {
     "precision": [StrOptions(set(PRECISIONS))],
     "verbose": ["verbose"],
 }
+
+#: ``precision`` of estimators that predict through a language model or a reward head:
+#: int8 prediction is offered where a classifier, regressor or embedder predicts.
+NO_INT8_PRECISION = [StrOptions(set(PRECISIONS) - {"int8"})]
 
 #: How texts longer than ``max_length`` are handled (every text-encoding estimator).
 LONG_TEXT_CONSTRAINTS = {
@@ -145,6 +156,7 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         self._release()
         seed_everything(self.random_state)
         device, dtype = self._device_dtype()
+        dtype = training_dtype(dtype)
         fitted = self._fit_model(texts, targets, weights.astype(np.float32), split, device,
                                  dtype, task)
         fitted.update(task_=task, pairs_=isinstance(texts[0], tuple))
@@ -156,6 +168,7 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
     def _release(self) -> None:
         """Drop every fitted attribute (and free its memory) before a new fit trains."""
         fitted = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]
+        fitted += [k for k in ("_int8",) if k in vars(self)]
         for name in fitted:
             delattr(self, name)
         if fitted:

@@ -10,7 +10,10 @@ import numpy as np
 import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+#: What :func:`resolve_precision` returns for ``"int8"``: prediction through a copy of
+#: the model whose linear layers are dynamically quantised to int8 (CPU only).
+INT8 = torch.qint8
 
 
 def _device_kind(device: str) -> str:
@@ -64,6 +67,8 @@ def resolve_precision(precision: str, device: str) -> torch.dtype | None:
     """Return the autocast dtype for ``precision`` on ``device`` (``None`` = fp32).
 
     ``"auto"`` uses bf16 autocast on CUDA devices that support it and fp32 elsewhere.
+    ``"int8"`` (CPU only) returns :data:`INT8`: prediction runs through an int8 copy
+    of the model's linear layers (:func:`int8_copy`); training runs in fp32.
 
     Examples
     --------
@@ -77,12 +82,36 @@ def resolve_precision(precision: str, device: str) -> torch.dtype | None:
         return torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else None
     if precision == "bf16":
         return torch.bfloat16
+    if precision == "int8":
+        if _device_kind(device) != "cpu":
+            raise ValueError(f"precision='int8' runs on the CPU only, but the device is "
+                             f"{device!r}; use precision='bf16' there, or device='cpu'.")
+        return INT8
     return None
 
 
+def training_dtype(dtype):
+    """The autocast dtype to train with: int8 is for prediction, training runs in fp32."""
+    return None if dtype is INT8 else dtype
+
+
+def int8_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """An eval-mode copy of ``module`` with its linear layers dynamically quantised to int8.
+
+    Weights are stored as int8 with one scale per layer; activations are quantised
+    on the fly, per batch (``torch.ao.quantization.quantize_dynamic``).
+    """
+    import copy
+
+    with warnings.catch_warnings():  # torch announces the API's move to torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(module).eval(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
 def autocast(device: str, dtype: torch.dtype | None):
-    """A context manager running the forward pass in ``dtype`` (no-op for fp32)."""
-    if dtype is None:
+    """A context manager running the forward pass in ``dtype`` (no-op for fp32 and int8)."""
+    if dtype is None or dtype is INT8:
         return contextlib.nullcontext()
     return torch.autocast(device_type=_device_kind(device), dtype=dtype)
 

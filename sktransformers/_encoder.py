@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from . import _cache
+from ._device import INT8
 from ._inference import run_module
 from ._loading import (
     DEFAULT_ENCODER,
@@ -70,14 +71,14 @@ class FrozenEncoder:
         self.path = resolve(self.base, bundled)
         self.tokenizer = load_tokenizer(self.path)
 
-    def module(self, device) -> Encoder:
+    def module(self, device, int8: bool = False) -> Encoder:
         """The shared frozen backbone on ``device`` with this encoder's pooling (eval mode).
 
         The wrapper is in eval mode too: :func:`run_module` restores a module's mode
         after running it, and a wrapper in training mode would switch the shared
         backbone's dropout on for every other user of it.
         """
-        return Encoder(load_frozen_backbone(self.path, device), self.pooling).eval()
+        return Encoder(load_frozen_backbone(self.path, device, int8), self.pooling).eval()
 
     def embed(self, texts, *, batch_size, device, dtype, cache=True, verbose=0, stride=None,
               chunk_pooling="mean", normalize=False, pair_encoding="bi") -> np.ndarray:
@@ -122,7 +123,7 @@ class FrozenEncoder:
 
     def _encode(self, texts, stride, batch_size, device, dtype, verbose) -> list:
         """One vector per text, or with ``stride`` one ``(n_windows, dim)`` array per text."""
-        module = self.module(device)
+        module = self.module(device, int8=dtype is INT8)
         encodings = tokenize(self.tokenizer, texts, self.max_length, stride)
         if stride is None:
             return list(run_module(module, self.tokenizer, encodings,

@@ -149,12 +149,19 @@ def load_backbone(path: str) -> torch.nn.Module:
         return AutoModel.from_pretrained(path)
 
 
-def load_frozen_backbone(path: str, device: str = "cpu") -> torch.nn.Module:
+def load_frozen_backbone(path: str, device: str = "cpu", int8: bool = False) -> torch.nn.Module:
     """A shared, read-only, eval-mode backbone on ``device`` (loaded once per device).
 
     Estimators share it for feature extraction; it is never moved between devices
-    (each device gets its own copy) and never put in training mode.
+    (each device gets its own copy) and never put in training mode. ``int8``: its
+    copy with int8 linear layers (CPU), also shared.
     """
+    if int8:
+        from ._device import int8_copy
+
+        return models.get("frozen-int8", path,
+                          lambda: int8_copy(load_frozen_backbone(path, "cpu")), "cpu")
+
     def make():
         backbone = load_backbone(path).eval().requires_grad_(False)
         return backbone.to(device)

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import ENCODER_CONSTRAINTS, TextInputMixin, store_params
+from ._base import ENCODER_CONSTRAINTS, NO_INT8_PRECISION, TextInputMixin, store_params
 from ._causal_lm import DEFAULT_LM, default_lm_path, load_causal_lm, score_labels
 from ._device import seed_everything
 from ._loading import load_tokenizer
@@ -127,7 +127,8 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         **{k: ENCODER_CONSTRAINTS[k] for k in
-           ("model", "batch_size", "device", "precision", "verbose")},
+           ("model", "batch_size", "device", "verbose")},
+        "precision": NO_INT8_PRECISION,
         "template": [str],
         "instruction": [str],
         "label_words": [dict, None],

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import ENCODER_CONSTRAINTS, BaseTransformerModel, store_params
+from ._base import ENCODER_CONSTRAINTS, NO_INT8_PRECISION, BaseTransformerModel, store_params
 from ._causal_lm import DEFAULT_LM, default_lm_path, load_policy
 from ._loading import load_tokenizer
 from ._persistence import load_trained, trainable_state
@@ -108,7 +108,7 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "device": [str],
-        "precision": ENCODER_CONSTRAINTS["precision"],
+        "precision": NO_INT8_PRECISION,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

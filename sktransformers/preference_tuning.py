@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import ENCODER_CONSTRAINTS, BaseTransformerModel, store_params
+from ._base import ENCODER_CONSTRAINTS, NO_INT8_PRECISION, BaseTransformerModel, store_params
 from ._causal_lm import DEFAULT_LM, default_lm_path, load_causal_lm, load_policy
 from ._device import seed_everything
 from ._inference import run_module
@@ -162,7 +162,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "top_p": [Interval(Real, 0, 1, closed="right")],
         "device": [str],
-        "precision": ENCODER_CONSTRAINTS["precision"],
+        "precision": NO_INT8_PRECISION,
         "random_state": ["random_state"],
         "checkpoint_dir": [str, os.PathLike, None],
         "verbose": ["verbose"],

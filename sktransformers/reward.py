@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._adapted import AdaptedModel
-from ._base import ENCODER_CONSTRAINTS, store_params
+from ._base import ENCODER_CONSTRAINTS, NO_INT8_PRECISION, store_params
 from ._device import seed_everything
 from ._inference import run_module
 from ._modules import Encoder, RewardModule, make_head
@@ -89,6 +89,7 @@ default="lora"
 
     _parameter_constraints = {
         **ENCODER_CONSTRAINTS,
+        "precision": NO_INT8_PRECISION,
         "adaptation": [StrOptions(set(ADAPTATIONS)), HasMethods(["prepare", "finalize"])],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither"), None],
