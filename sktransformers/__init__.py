@@ -12,6 +12,7 @@ preference pairs (a reward model, then preference tuning of a causal LM).
 from ._artifact import load
 from ._cache import EmbeddingCache, embedding_cache
 from ._loading import clear_cache
+from ._onnx import predict_with_onnx_runtime
 from ._persistence import pickle_options
 from .adapter import AdapterClassifier, AdapterRegressor
 from .embedding import (
@@ -58,5 +59,6 @@ __all__ = [
     "clear_cache",
     "embedding_cache",
     "load",
+    "predict_with_onnx_runtime",
     "pickle_options",
 ]

@@ -125,6 +125,13 @@ class AdaptedModel(BaseTransformerModel):
         module.encoder.backbone = self.adaptation_.finalize(module.encoder.backbone)
         self.module_, self.tokenizer_, self.model_path_ = module.eval(), load_tokenizer(path), path
 
+    def _onnx_module(self):
+        """A CPU copy of the fitted module, to trace for ONNX export."""
+        return copy.deepcopy(self.module_).cpu().eval()
+
+    def _onnx_tokenizer(self):
+        return self.tokenizer_, self.max_length_
+
     def _raw(self, texts, device, dtype):
         module = self.module_.to(device)
         if dtype is INT8:  # made once, on first use; neither pickled nor saved
@@ -195,7 +202,16 @@ _COMMON_DOC = """
         classification), stop after ``n_iter_no_change`` epochs without a lower
         validation loss and keep the best epoch's weights.
     validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=2"""
+    n_iter_no_change : int, default=2
+    normalize : bool, default=True
+        Scale each pooled vector to unit length before the head (sentence encoders
+        such as all-MiniLM-L6-v2 are trained so; measured: frozen features + logistic
+        regression 0.710 with it vs 0.678 without on the tweets).
+    head_init : {"probe", "random"}, default="probe"
+        ``"probe"``: the head starts as a logistic regression (ridge, for regressors)
+        fitted on the frozen backbone's features of the training texts, so training
+        starts where frozen features end (linear probing, then fine-tuning);
+        ``"random"``: the layer's own initialisation."""
 
 _CLASSIFIER_DOC = """
     class_weight : "balanced", dict or None, default=None
@@ -212,8 +228,10 @@ _REGRESSOR_DOC = """
 _RUNTIME_DOC = """
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
         ``"auto"`` picks cuda, then mps, then cpu.
-    precision : {"auto", "fp32", "bf16"}, default="auto"
+    precision : {"auto", "fp32", "bf16", "int8"}, default="auto"
         ``"auto"`` uses bf16 autocast on GPUs that support it, fp32 elsewhere.
+        ``"int8"`` (CPU): prediction through a copy whose linear layers are
+        dynamically quantised to int8; training runs in fp32.
     random_state : int, RandomState or None, default=None
         Seeds python, numpy and torch: the same seed on the same device gives
         the same model.

@@ -219,7 +219,8 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
                 [texts[i] for i in rows], batch_size=self.batch_size, device=device, dtype=dtype,
                 verbose=self.verbose, stride=self._stride(), chunk_pooling=self.chunk_pooling,
                 pair_encoding=self.pair_encoding, normalize=self.normalize)
-        weight, bias = task.linear_probe(features, targets[rows], weights[rows])
+        probe_weights = weights[rows] / max(float(weights[rows].mean()), 1e-12)  # scale-free
+        weight, bias = task.linear_probe(features, targets[rows], probe_weights)
         return {"weight": weight, "bias": bias}
 
     def _train_config(self, device, dtype) -> TrainConfig:
@@ -229,6 +230,30 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
             device=device, dtype=dtype, verbose=int(self.verbose),
             checkpoint_dir=getattr(self, "checkpoint_dir", None),
         )
+
+    def export_onnx(self, path):
+        """Export the fitted model for ONNX Runtime: ``model.onnx``, ``tokenizer.json``
+        and ``onnx_config.json`` in the folder ``path``.
+
+        The graph takes ``input_ids`` and ``attention_mask`` and returns what
+        ``predict_proba`` returns (classifiers) or the predicted values
+        (regressors); ``tokenizer.json`` already truncates and pads as this model
+        does, so a service needs only ``onnxruntime`` and ``tokenizers``
+        (:func:`sktransformers.predict_with_onnx_runtime` shows how). Needs
+        ``pip install 'sktransformers[onnx]'``.
+
+        Parameters
+        ----------
+        path : str or path
+            A new or empty folder.
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        from ._onnx import export_onnx
+
+        return export_onnx(self, path)
 
     def _outputs(self, X) -> np.ndarray:
         """The fitted model's raw outputs (logits or standardised values) for ``X``."""

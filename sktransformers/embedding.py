@@ -60,7 +60,9 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
     cache : bool, default=True
         Reuse embeddings of texts already encoded with this backbone.
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
-    precision : {"auto", "fp32", "bf16"}, default="auto"
+    precision : {"auto", "fp32", "bf16", "int8"}, default="auto"
+        ``"int8"`` (CPU): encode through a copy of the backbone whose linear layers are
+        dynamically quantised to int8 (in fit and transform alike).
     verbose : int, default=0
 
     Attributes
@@ -201,7 +203,9 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
     batch_size : int, default=64
     cache : bool, default=True
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
-    precision : {"auto", "fp32", "bf16"}, default="auto"
+    precision : {"auto", "fp32", "bf16", "int8"}, default="auto"
+        ``"int8"`` (CPU): encode through a copy of the backbone whose linear layers are
+        dynamically quantised to int8 (in fit and transform alike).
     verbose : int, default=0
 
     Attributes
@@ -274,7 +278,9 @@ class TransformerFeatureRegressor(RegressorMixin, _FeatureModel):
     batch_size : int, default=64
     cache : bool, default=True
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
-    precision : {"auto", "fp32", "bf16"}, default="auto"
+    precision : {"auto", "fp32", "bf16", "int8"}, default="auto"
+        ``"int8"`` (CPU): encode through a copy of the backbone whose linear layers are
+        dynamically quantised to int8 (in fit and transform alike).
     verbose : int, default=0
 
     Attributes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,7 +20,8 @@ from ._base import (
     store_params,
 )
 from ._encoder import frozen_encoder
-from ._modules import FeatureHead, make_head
+from ._loading import load_frozen_backbone
+from ._modules import Encoder, FeatureHead, TextModel, make_head
 from ._persistence import load_trained, trainable_state
 from ._training import train
 
@@ -62,8 +64,16 @@ _DOC = """
     n_iter_no_change : int, default=3
     cache : bool, default=True
         Reuse embeddings of texts already seen with this backbone.{task}
+    normalize : bool, default=True
+        Scale each text's vector to unit length before the head.
+    head_init : {"probe", "random"}, default="probe"
+        ``"probe"`` (linear heads, ``head_hidden=()``): the output layer starts as a
+        logistic regression (ridge, for regressors) fitted on the same features;
+        ``"random"``: its own initialisation.
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
-    precision : {"auto", "fp32", "bf16"}, default="auto"
+    precision : {"auto", "fp32", "bf16", "int8"}, default="auto"
+        ``"int8"`` (CPU): features for prediction from a backbone whose linear layers
+        are dynamically quantised to int8.
     random_state : int, RandomState or None, default=None
     verbose : int, default=1
     checkpoint_dir : str or path, default=None
@@ -121,6 +131,15 @@ class _HeadModel(BaseTransformerModel):
                              cache=self.cache, verbose=self.verbose, stride=self._stride(),
                              chunk_pooling=self.chunk_pooling, pair_encoding=self.pair_encoding,
                              normalize=self.normalize)
+
+    def _onnx_module(self):
+        """The frozen encoder and the trained head as one module, to trace for ONNX."""
+        encoder = Encoder(load_frozen_backbone(self.encoder_.path, "cpu"), self.pooling,
+                          normalize=self.normalize)
+        return TextModel(encoder, copy.deepcopy(self.module_.head).cpu()).eval()
+
+    def _onnx_tokenizer(self):
+        return self.encoder_.tokenizer, self.encoder_.max_length
 
     def _raw(self, texts, device, dtype):
         features = torch.from_numpy(self._features(self.encoder_, texts, device, dtype))

@@ -94,7 +94,8 @@ def test_adapter_folder_loads_in_peft(name, tiny_bert, binary_data, tmp_path):
     batch = est.tokenizer_(["good film", "awful movie plot"], padding=True, return_tensors="pt")
     with torch.no_grad():
         ours = est.module_.encoder(batch["input_ids"], batch["attention_mask"])
-        theirs = Encoder(peft_model, est.pooling)(batch["input_ids"], batch["attention_mask"])
+        theirs = Encoder(peft_model, est.pooling, normalize=est.normalize)(
+            batch["input_ids"], batch["attention_mask"])
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
 
 

@@ -216,9 +216,13 @@ def _live_tensor_bytes() -> int:
         warnings.simplefilter("ignore", FutureWarning)
         tensors = [obj for obj in gc.get_objects() if isinstance(obj, torch.Tensor)]
     for tensor in tensors:
-        if not tensor.is_meta:
+        if tensor.is_meta or tensor.is_quantized:  # int8 copies hold packed weights
+            continue
+        try:
             storage = tensor.untyped_storage()
             storages[storage.data_ptr()] = storage.nbytes()
+        except RuntimeError:  # a fake tensor left by tracing (ONNX export) holds no memory
+            continue
     return sum(storages.values())
 
 

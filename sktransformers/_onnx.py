@@ -1,0 +1,155 @@
+"""ONNX export: a fitted model that ONNX Runtime and the ``tokenizers`` library run alone.
+
+:func:`export_onnx` writes a folder with
+
+- ``model.onnx``: ``input_ids``, ``attention_mask`` and, for tokenizers that make
+  them, ``token_type_ids`` (int64, ``(batch, tokens)``) in; ``probabilities`` (classifiers; per label for multi-label) or ``values``
+  (regressors, on the target's own scale) out;
+- ``tokenizer.json``: the fast tokenizer, with this model's truncation and padding
+  already set, so ``Tokenizer.from_file(...).encode_batch(texts)`` gives the inputs;
+- ``onnx_config.json``: the task, the classes or output names, ``max_length``.
+
+Neither torch nor sktransformers is needed to predict with it (see
+:func:`predict_with_onnx_runtime`, a reference of what a consumer does). The graph is
+traced by ``torch.onnx.export`` (its dynamo exporter), with dynamic batch size and
+length. Soft prompts, prefixes, LoRA (merged), adapters and full fine-tuning export
+alike, as do frozen features + head; windows of long texts and bi-encoded pairs,
+whose pooling spans several rows of the batch, do not.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ONNX_EXTRA = "pip install 'sktransformers[onnx]'"
+
+
+class _Outputs(nn.Module):
+    """A model's raw outputs turned into what ``predict_proba`` / ``predict`` return."""
+
+    def __init__(self, module: nn.Module, kind: str, mean=None, scale=None):
+        super().__init__()
+        self.module, self.kind = module, kind
+        if kind == "regression":
+            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+            self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        outputs = self.module(input_ids, attention_mask, **extra).float()
+        if self.kind == "classification":
+            return torch.softmax(outputs, dim=-1)
+        if self.kind == "multilabel":
+            return torch.sigmoid(outputs)
+        return outputs * self.scale + self.mean
+
+
+def _require_onnx():
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"ONNX export needs onnx and onnxscript: {ONNX_EXTRA}.") from exc
+
+
+def _check_exportable(estimator) -> None:
+    if getattr(estimator, "long_text", "truncate") == "chunk":
+        raise ValueError("ONNX export reads one window per text; refit with "
+                         "long_text='truncate' to export, or predict in Python.")
+    if estimator.pairs_ and getattr(estimator, "pair_encoding", "cross") == "bi":
+        raise ValueError("ONNX export takes one encoded sequence per row; bi-encoded pairs "
+                         "(pair_encoding='bi') are not exportable: refit with "
+                         "pair_encoding='cross' or predict in Python.")
+
+
+def _configured_tokenizer(tokenizer, max_length: int):
+    """A copy of the fast tokenizer's backend with truncation and padding set."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.enable_truncation(max_length=max_length)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_token = tokenizer.pad_token or tokenizer.convert_ids_to_tokens(pad_id)
+    backend.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    return backend
+
+
+def export_onnx(estimator, path) -> Path:
+    """Write the fitted ``estimator`` as an ONNX model folder at ``path`` (see module doc)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "task_")
+    _require_onnx()
+    _check_exportable(estimator)
+    task = estimator.task_
+    kind = task.kind
+    mean, scale = (task.mean_, task.scale_) if kind == "regression" else (None, None)
+    wrapper = _Outputs(estimator._onnx_module(), kind, mean, scale).eval()
+    tokenizer, max_length = estimator._onnx_tokenizer()
+    out = Path(path)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; export into a new or empty folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    example = tokenizer(["an example", "a second, longer example text"], padding=True,
+                        return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in example]
+    inputs = tuple(example[n] for n in names)
+    batch, length = torch.export.Dim("batch"), torch.export.Dim("tokens")
+    axes = {0: batch, 1: length}
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper, inputs, str(out / "model.onnx"), dynamo=True, verbose=False,
+                input_names=names,
+                output_names=["values" if kind == "regression" else "probabilities"],
+                dynamic_shapes={n: axes for n in names})
+    except Exception:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    _configured_tokenizer(tokenizer, max_length).save(str(out / "tokenizer.json"))
+    (out / "onnx_config.json").write_text(json.dumps(_config(estimator, max_length), indent=2))
+    return out
+
+
+def _config(estimator, max_length) -> dict:
+    from . import __version__
+
+    task = estimator.task_
+    config = {"format": "sktransformers-onnx", "version": __version__,
+              "estimator": type(estimator).__name__, "task": task.kind,
+              "max_length": int(max_length), "pairs": bool(estimator.pairs_)}
+    if task.kind != "regression":
+        config["classes"] = np.asarray(estimator.classes_).tolist()
+    if task.kind == "multilabel":
+        config["threshold"] = float(getattr(estimator, "threshold", 0.5))
+    return config
+
+
+def predict_with_onnx_runtime(folder, texts) -> np.ndarray:
+    """Probabilities (or values) for ``texts`` from an exported folder, with ONNX Runtime.
+
+    Uses only ``onnxruntime``, ``tokenizers`` and numpy: this is what a service
+    without torch does. Text pairs are given as ``(a, b)`` tuples.
+
+    """
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    folder = Path(folder)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    encodings = tokenizer.encode_batch(list(texts))
+    columns = {"input_ids": [e.ids for e in encodings],
+               "attention_mask": [e.attention_mask for e in encodings],
+               "token_type_ids": [e.type_ids for e in encodings]}
+    wanted = [i.name for i in session.get_inputs()]
+    return session.run(None, {n: np.array(columns[n], dtype=np.int64) for n in wanted})[0]

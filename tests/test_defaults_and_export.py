@@ -1,0 +1,179 @@
+"""Linear-probe heads, unit-length pooling, int8 prediction and ONNX export (tiny models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from sktransformers import TransformerEmbedder, predict_with_onnx_runtime
+from sktransformers._modules import pool
+
+from estimators import CLASSIFIERS, TRAINABLE, TRAINABLE_REGRESSORS, make
+
+X = ["a great film", "an awful film", "great fun", "awful plot", "lovely story",
+     "terrible acting", "great cast", "awful script"] * 3
+Y = ["pos", "neg"] * 12
+MULTI = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 1]] * 6)
+
+
+def _features(tiny_bert, texts):
+    emb = TransformerEmbedder(tiny_bert, normalize=True, max_length=16, batch_size=8,
+                              verbose=0).fit()
+    return emb.transform(texts)
+
+
+def _untrained(monkeypatch, name):
+    """Make ``fit`` skip training, so the fitted model is the initial one."""
+    module = "sktransformers.head" if name.startswith("head") else "sktransformers._adapted"
+    monkeypatch.setattr(f"{module}.train", lambda *args, **kwargs: [])
+
+
+@pytest.mark.parametrize("name", ["head", "lora", "prompt", "prefix", "adapter", "full"])
+def test_probe_head_starts_as_logistic_regression_on_frozen_features(tiny_bert, monkeypatch,
+                                                                      name):
+    _untrained(monkeypatch, name)
+    est = make(name, tiny_bert).fit(X, Y)
+    Z = _features(tiny_bert, X)
+    lr = LogisticRegression(max_iter=1000).fit(Z, np.unique(Y, return_inverse=True)[1])
+    weight = est.module_.head[-1].weight.detach().numpy()
+    # two classes: the binary model's logit, split evenly between the two outputs
+    np.testing.assert_allclose(weight[1] - weight[0], lr.coef_[0], rtol=1e-4, atol=1e-6)
+    if name in ("head", "lora", "adapter", "full"):  # these start from the frozen encoder
+        np.testing.assert_allclose(est.predict_proba(X), lr.predict_proba(Z), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lora", "head"])
+def test_probe_heads_for_multilabel_and_regression(tiny_bert, monkeypatch, name):
+    _untrained(monkeypatch, name)
+    multi = make(name, tiny_bert).fit(X, MULTI)
+    Z = _features(tiny_bert, X)
+    for j in range(MULTI.shape[1]):
+        lr = LogisticRegression(max_iter=1000).fit(Z, MULTI[:, j])
+        np.testing.assert_allclose(multi.predict_proba(X)[:, j], lr.predict_proba(Z)[:, 1],
+                                   atol=1e-5)
+    y = np.linspace(0, 10, len(X))
+    reg = make(f"{name}-reg", tiny_bert).fit(X, y)
+    from sklearn.linear_model import RidgeCV
+
+    ridge = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(Z, (y - y.mean()) / y.std())
+    np.testing.assert_allclose(reg.predict(X), ridge.predict(Z) * y.std() + y.mean(),
+                               atol=1e-3)
+
+
+def test_random_head_init_and_raw_pooling_remain_available(tiny_bert):
+    probe = make("lora", tiny_bert).fit(X, Y)
+    random = make("lora", tiny_bert, head_init="random", normalize=False).fit(X, Y)
+    assert not np.allclose(probe.predict_proba(X), random.predict_proba(X))
+    pooled = random.module_.encoder(**random.tokenizer_(X[:2], return_tensors="pt"))
+    assert not torch.allclose(pooled.norm(dim=1), torch.ones(2))
+    unit = probe.module_.encoder(**probe.tokenizer_(X[:2], return_tensors="pt"))
+    torch.testing.assert_close(unit.norm(dim=1), torch.ones(2))
+
+
+def test_soft_prompt_pooling_reads_the_text_positions_only():
+    hidden = torch.arange(2 * 5 * 1, dtype=torch.float32).view(2, 5, 1)  # 2 virtual + 3
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    text_only = pool(hidden, mask, "mean")
+    torch.testing.assert_close(text_only[:, 0], torch.tensor([2.5, 8.0]))
+    legacy = pool(hidden, mask, "mean", virtual_tokens=True)
+    torch.testing.assert_close(legacy[:, 0], torch.tensor([1.5, 7.0]))
+    torch.testing.assert_close(pool(hidden, mask, "cls")[:, 0], torch.tensor([2.0, 7.0]))
+    torch.testing.assert_close(pool(hidden, mask, "last")[:, 0], torch.tensor([3.0, 9.0]))
+
+
+def test_a_model_saved_by_0_2_keeps_its_head_init_and_pooling(tiny_bert):
+    """Parameters added later take the value that reproduces the old behaviour."""
+    import pickle
+
+    from sktransformers._persistence import STAMP
+
+    est = make("prompt", tiny_bert).fit(X, Y)
+    state = est.__getstate__()
+    state[STAMP] = {**state[STAMP], "version": "0.2.0"}
+    for name in ("head_init", "normalize"):
+        del state[name]
+    state["adaptation_"] = pickle.loads(pickle.dumps(state["adaptation_"]))
+    del vars(state["adaptation_"])["pool_virtual_tokens"]
+    state["adaptation_"].__setstate__(dict(vars(state["adaptation_"])))
+    old = type(est).__new__(type(est))
+    old.__setstate__(state)
+    assert old.head_init == "random" and old.normalize is False
+    assert old.adaptation_.pool_virtual_tokens is True
+
+
+@pytest.mark.parametrize("name", ["lora", "head", "feature", "prompt"])
+def test_int8_prediction_is_close_to_fp32_and_training_stays_fp32(tiny_bert, name):
+    est = make(name, tiny_bert).fit(X, Y)
+    fp32 = est.predict_proba(X)
+    int8 = est.set_params(precision="int8").predict_proba(X)
+    assert not np.array_equal(fp32, int8)  # the quantised path really ran
+    assert np.abs(fp32 - int8).max() < 0.1
+    if name != "feature":  # the fit itself ran in fp32: same model as an fp32 fit
+        refit = make(name, tiny_bert, precision="int8").fit(X, Y)
+        np.testing.assert_allclose(refit.set_params(precision="fp32").predict_proba(X), fp32,
+                                   atol=1e-6)
+
+
+def test_int8_copy_is_neither_pickled_nor_kept_across_fits(tiny_bert):
+    import pickle
+
+    est = make("lora", tiny_bert, precision="int8").fit(X, Y)
+    est.predict(X)
+    assert "_int8" in vars(est) and "_int8" not in pickle.loads(pickle.dumps(est)).__dict__
+    est.fit(X[::-1], Y[::-1])
+    assert "_int8" not in vars(est)
+
+
+def test_int8_is_refused_off_the_cpu_and_for_language_models(tiny_bert):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(ValueError, match="CPU only"):
+        from sktransformers._device import resolve_precision
+
+        resolve_precision("int8", "cuda")
+    with pytest.raises(InvalidParameterError):
+        make("incontext", tiny_bert, precision="int8").fit(X, Y)
+
+
+@pytest.mark.parametrize("name", [*TRAINABLE, "lora-reg"])
+def test_onnx_export_runs_in_onnx_runtime_alone(tiny_bert, tmp_path, name):
+    est = make(name, tiny_bert).fit(X, np.linspace(0, 1, len(X)) if "reg" in name else Y)
+    folder = est.export_onnx(tmp_path / name)
+    texts = ["great", "an awful, awful film with a long and winding plot", "x"]
+    expected = est.predict(texts) if "reg" in name else est.predict_proba(texts)
+    got = predict_with_onnx_runtime(folder, texts)
+    np.testing.assert_allclose(got.reshape(expected.shape), expected, atol=1e-4)
+
+
+def test_onnx_export_of_pairs_and_multilabel(tiny_bert, tmp_path):
+    pairs = [(a, b) for a, b in zip(X, X[::-1], strict=True)]
+    clf = make("lora", tiny_bert).fit(pairs, Y)
+    got = predict_with_onnx_runtime(clf.export_onnx(tmp_path / "pairs"), pairs[:4])
+    np.testing.assert_allclose(got, clf.predict_proba(pairs[:4]), atol=1e-4)
+    multi = make("head", tiny_bert).fit(X, MULTI)
+    got = predict_with_onnx_runtime(multi.export_onnx(tmp_path / "multi"), X[:4])
+    np.testing.assert_allclose(got, multi.predict_proba(X[:4]), atol=1e-4)
+
+
+def test_onnx_export_refuses_what_it_cannot_represent(tiny_bert, tmp_path):
+    chunked = make("lora", tiny_bert, long_text="chunk", stride=4).fit(X, Y)
+    with pytest.raises(ValueError, match="long_text='truncate'"):
+        chunked.export_onnx(tmp_path / "a")
+    bi = make("head", tiny_bert).fit([(a, a) for a in X], Y)
+    with pytest.raises(ValueError, match="pair_encoding='cross'"):
+        bi.export_onnx(tmp_path / "b")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError):
+        make("lora", tiny_bert).fit(X, Y).export_onnx(tmp_path / "c")
+    assert (tmp_path / "c" / "mine.txt").read_text() == "keep"
+
+
+def test_every_trainable_estimator_documents_the_new_parameters():
+    for name in [*TRAINABLE, *TRAINABLE_REGRESSORS]:
+        cls = CLASSIFIERS.get(name, (None,))[0] or make.__globals__["ESTIMATORS"][name][0]
+        doc = cls.__doc__
+        for param in ("head_init", "normalize"):
+            assert f"{param} :" in doc, f"{cls.__name__} does not document {param}"
