@@ -126,7 +126,7 @@ def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None) ->
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        fig, ax = plt.subplots(figsize=getattr(plot, "figsize", (6, 3.5)))
         plot(ax, table)
         ax.set_title(name)
         fig.tight_layout()

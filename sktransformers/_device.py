@@ -31,9 +31,11 @@ def check_device(device) -> None:
 def resolve_device(device: str = "auto") -> str:
     """Return the torch device name to use for ``device``.
 
-    ``"auto"`` picks cuda, then mps, then cpu. An explicit accelerator that is not
-    present (for example a model fitted on a GPU and loaded on a laptop) falls back
-    to the CPU with a warning, so a persisted model always predicts.
+    ``"auto"`` picks cuda, then mps, then cpu; on a machine with several GPUs each
+    process takes its own (:func:`claim_gpu`), so parallel search workers spread
+    out. An explicit accelerator that is not present (for example a model fitted
+    on a GPU and loaded on a laptop) falls back to the CPU with a warning, so a
+    persisted model always predicts.
 
     Examples
     --------
@@ -44,7 +46,8 @@ def resolve_device(device: str = "auto") -> str:
     kind = _device_kind(device)
     if kind == "auto":
         if torch.cuda.is_available():
-            return "cuda"
+            n_gpus = torch.cuda.device_count()
+            return "cuda" if n_gpus <= 1 else f"cuda:{claim_gpu(n_gpus)}"
         if torch.backends.mps.is_available():
             return "mps"
         return "cpu"
@@ -61,6 +64,55 @@ def resolve_device(device: str = "auto") -> str:
         )
         return "cpu"
     return device
+
+
+_claimed: dict = {}
+
+
+def claim_gpu(n_gpus: int, lock_dir=None) -> int:
+    """The GPU this process uses for ``device="auto"`` on a machine with several.
+
+    Each process holds, for its lifetime, an exclusive lock on one file per GPU
+    (in ``lock_dir``, default: the temp folder), taking the first GPU no other
+    process holds; so the workers of a search (joblib's loky, Dask or Ray
+    processes) spread over the GPUs, one each while there are enough. With more
+    workers than GPUs, the extra ones share, by process id. The choice is made
+    once per process and kept.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    if n_gpus in _claimed:
+        return _claimed[n_gpus][0]
+    folder = Path(lock_dir or tempfile.gettempdir()) / "sktransformers-gpus"
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(n_gpus):
+        handle = open(folder / f"gpu{index}.lock", "a+")  # noqa: SIM115 - held for life
+        if _try_lock(handle):
+            _claimed[n_gpus] = (index, handle)
+            return index
+        handle.close()
+    _claimed[n_gpus] = (os.getpid() % n_gpus, None)
+    return _claimed[n_gpus][0]
+
+
+def _try_lock(handle) -> bool:
+    """Take an exclusive lock on an open file without waiting; whether it was taken."""
+    import os
+
+    try:
+        if os.name == "nt":  # pragma: no cover
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
 
 
 def resolve_precision(precision: str, device: str) -> torch.dtype | None:

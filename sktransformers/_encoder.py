@@ -7,6 +7,7 @@ import torch
 
 from . import _cache
 from ._device import INT8
+from ._disk_cache import store as disk_store
 from ._inference import run_module
 from ._loading import (
     DEFAULT_ENCODER,
@@ -37,6 +38,27 @@ def frozen_encoder(estimator, device: str = "cpu") -> FrozenEncoder:
     check_pooling(config, estimator.pooling)
     return FrozenEncoder(path, estimator.pooling, max_length,
                          reference_for(estimator.model, path, DEFAULT_ENCODER), device)
+
+
+def _from_disk_or_encode(cache_dir, key, texts, encode, stride) -> dict:
+    """Each text's vector (or windows) from the shared on-disk store, encoding the rest.
+
+    The texts still missing are encoded under the store's lock, after a second look:
+    a process that waited finds what another one wrote meanwhile.
+    """
+    disk = disk_store(cache_dir, key)
+    found, missing = disk.get_many(texts)
+    if missing:
+        with disk.locked():
+            written, missing = disk.get_many(missing)
+            found.update(written)
+            if missing:
+                vectors = encode(missing)
+                disk.put_many(missing, vectors)
+                found.update(zip(missing, vectors, strict=True))
+    if stride is None:  # the store keeps 2-D rows; a text without windows has one
+        found = {t: np.asarray(v).reshape(-1) for t, v in found.items()}
+    return {t: found[t] for t in texts}
 
 
 class FrozenEncoder:
@@ -81,7 +103,8 @@ class FrozenEncoder:
         return Encoder(load_frozen_backbone(self.path, device, int8), self.pooling).eval()
 
     def embed(self, texts, *, batch_size, device, dtype, cache=True, verbose=0, stride=None,
-              chunk_pooling="mean", normalize=False, pair_encoding="bi") -> np.ndarray:
+              chunk_pooling="mean", normalize=False, pair_encoding="bi",
+              cache_dir=None) -> np.ndarray:
         """Embed ``texts`` (or pairs); with ``cache``, only texts not seen before are encoded.
 
         With ``stride`` (``long_text="chunk"``), each text is split into overlapping
@@ -89,30 +112,35 @@ class FrozenEncoder:
         ``chunk_pooling`` re-encodes nothing, and the windows are pooled here.
         ``normalize`` scales each text's vector to unit length. Pairs are encoded
         together (``pair_encoding="cross"``) or each text alone, giving the features
-        ``[u, v, |u - v|, u * v]`` (``"bi"``).
+        ``[u, v, |u - v|, u * v]`` (``"bi"``). ``cache_dir``: also look texts up in,
+        and write new ones to, the on-disk store that several processes share.
         """
         options = {"batch_size": batch_size, "device": device, "dtype": dtype, "cache": cache,
                    "verbose": verbose, "stride": stride, "chunk_pooling": chunk_pooling,
-                   "normalize": normalize}
+                   "normalize": normalize, "cache_dir": cache_dir}
         if isinstance(texts[0], tuple) and pair_encoding == "bi":
             u, v = (self.embed([pair[i] for pair in texts], **options) for i in (0, 1))
             return np.hstack([u, v, np.abs(u - v), u * v])
         Z = self._embed_texts(texts, batch_size, device, dtype, cache, verbose, stride,
-                              chunk_pooling)
+                              chunk_pooling, cache_dir)
         if normalize:
             Z /= np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
         return Z
 
     def _embed_texts(self, texts, batch_size, device, dtype, cache, verbose, stride,
-                     chunk_pooling) -> np.ndarray:
+                     chunk_pooling, cache_dir=None) -> np.ndarray:
         key = (weights_key(self.path), self.pooling, self.max_length, str(dtype), stride)
         unique = list(dict.fromkeys(texts))
         found, missing = _cache.current().get_many(key, unique) if cache else ({}, unique)
         if missing:
-            vectors = self._encode(missing, stride, batch_size, device, dtype, verbose)
+            def encode(batch):
+                return self._encode(batch, stride, batch_size, device, dtype, verbose)
+
+            new = (dict(zip(missing, encode(missing), strict=True)) if cache_dir is None
+                   else _from_disk_or_encode(cache_dir, key, missing, encode, stride))
             if cache:
-                _cache.current().put_many(key, missing, vectors)
-            found.update(zip(missing, vectors, strict=True))
+                _cache.current().put_many(key, list(new), list(new.values()))
+            found.update(new)
         rows = [found[t] for t in texts]
         if stride is None:
             return np.stack(rows).astype(np.float32)

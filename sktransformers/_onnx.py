@@ -3,8 +3,9 @@
 :func:`export_onnx` writes a folder with
 
 - ``model.onnx``: ``input_ids``, ``attention_mask`` and, for tokenizers that make
-  them, ``token_type_ids`` (int64, ``(batch, tokens)``) in; ``probabilities`` (classifiers; per label for multi-label) or ``values``
-  (regressors, on the target's own scale) out;
+  them, ``token_type_ids`` (int64, ``(batch, tokens)``) in; ``probabilities``
+  (classifiers; per label for multi-label) or ``values`` (regressors, on the
+  target's own scale) out;
 - ``tokenizer.json``: the fast tokenizer, with this model's truncation and padding
   already set, so ``Tokenizer.from_file(...).encode_batch(texts)`` gives the inputs;
 - ``onnx_config.json``: the task, the classes or output names, ``max_length``.

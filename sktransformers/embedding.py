@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression, RidgeCV
@@ -21,6 +23,7 @@ EMBEDDER_CONSTRAINTS = {
     **LONG_TEXT_CONSTRAINTS,
     "normalize": ["boolean"],
     "cache": ["boolean"],
+    "cache_dir": [str, os.PathLike, None],
 }
 
 _ENCODING_DOC = """
@@ -59,6 +62,10 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
     batch_size : int, default=64
     cache : bool, default=True
         Reuse embeddings of texts already encoded with this backbone.
+    cache_dir : str or path, default=None
+        Also keep embeddings in this folder, shared by every process that uses it
+        (``GridSearchCV(n_jobs=...)``, Dask or Ray workers): each text is encoded
+        once in total (:mod:`sktransformers._disk_cache`).
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
     precision : {"auto", "fp32", "bf16", "int8"}, default="auto"
         ``"int8"`` (CPU): encode through a copy of the backbone whose linear layers are
@@ -83,7 +90,8 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, model=None, *, pooling="mean", normalize=False, max_length=128,
                  long_text="truncate", stride=32, chunk_pooling="mean", pair_encoding="bi",
-                 batch_size=64, cache=True, device="auto", precision="auto", verbose=0):
+                 batch_size=64, cache=True, cache_dir=None, device="auto", precision="auto",
+                 verbose=0):
         store_params(self, locals())
 
     def fit(self, X=None, y=None):
@@ -103,8 +111,9 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
         device, dtype = self._device_dtype()
         return self.encoder_.embed(
             texts, batch_size=self.batch_size, device=device, dtype=dtype, cache=self.cache,
-            verbose=self.verbose, stride=self._stride(), chunk_pooling=self.chunk_pooling,
-            normalize=self.normalize, pair_encoding=self.pair_encoding)
+            cache_dir=self.cache_dir, verbose=self.verbose, stride=self._stride(),
+            chunk_pooling=self.chunk_pooling, normalize=self.normalize,
+            pair_encoding=self.pair_encoding)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``embedding0`` ... ``embedding{n-1}``."""
@@ -169,7 +178,7 @@ class _FeatureModel(TextInputMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         texts = check_texts(X)
         self._check_input_kind(texts, self.pairs_)
-        runtime = ("batch_size", "cache", "device", "precision", "verbose")
+        runtime = ("batch_size", "cache", "cache_dir", "device", "precision", "verbose")
         self.embedder_.set_params(**{k: getattr(self, k) for k in runtime})
         return self.embedder_.transform(texts)
 
@@ -202,6 +211,8 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
     max_length : int, default=128{encoding}
     batch_size : int, default=64
     cache : bool, default=True
+    cache_dir : str or path, default=None
+        A folder of embeddings shared across processes (see TransformerEmbedder).
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
     precision : {"auto", "fp32", "bf16", "int8"}, default="auto"
         ``"int8"`` (CPU): encode through a copy of the backbone whose linear layers are
@@ -230,7 +241,7 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
 
     def __init__(self, estimator=None, *, model=None, pooling="mean", normalize=True,
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
-                 pair_encoding="bi", batch_size=64, cache=True, device="auto",
+                 pair_encoding="bi", batch_size=64, cache=True, cache_dir=None, device="auto",
                  precision="auto", verbose=0):
         store_params(self, locals())
 
@@ -277,6 +288,8 @@ class TransformerFeatureRegressor(RegressorMixin, _FeatureModel):
     max_length : int, default=128{encoding}
     batch_size : int, default=64
     cache : bool, default=True
+    cache_dir : str or path, default=None
+        A folder of embeddings shared across processes (see TransformerEmbedder).
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
     precision : {"auto", "fp32", "bf16", "int8"}, default="auto"
         ``"int8"`` (CPU): encode through a copy of the backbone whose linear layers are
@@ -301,7 +314,7 @@ class TransformerFeatureRegressor(RegressorMixin, _FeatureModel):
 
     def __init__(self, estimator=None, *, model=None, pooling="mean", normalize=True,
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
-                 pair_encoding="bi", batch_size=64, cache=True, device="auto",
+                 pair_encoding="bi", batch_size=64, cache=True, cache_dir=None, device="auto",
                  precision="auto", verbose=0):
         store_params(self, locals())
 

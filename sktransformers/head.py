@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -29,6 +30,7 @@ _HEAD_CONSTRAINTS = {
     "head_hidden": [tuple, list],
     "head_dropout": [Interval(Real, 0, 1, closed="left")],
     "cache": ["boolean"],
+    "cache_dir": [str, os.PathLike, None],
 }
 
 _DOC = """
@@ -63,7 +65,11 @@ _DOC = """
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=3
     cache : bool, default=True
-        Reuse embeddings of texts already seen with this backbone.{task}
+        Reuse embeddings of texts already seen with this backbone.
+    cache_dir : str or path, default=None
+        Also keep embeddings in this folder, shared by every process that uses it
+        (``GridSearchCV(n_jobs=...)``, Dask or Ray workers): each text is encoded
+        once in total (:mod:`sktransformers._disk_cache`).{task}
     normalize : bool, default=True
         Scale each text's vector to unit length before the head.
     head_init : {"probe", "random"}, default="probe"
@@ -128,7 +134,8 @@ class _HeadModel(BaseTransformerModel):
 
     def _features(self, encoder, texts, device, dtype):
         return encoder.embed(texts, batch_size=self.batch_size, device=device, dtype=dtype,
-                             cache=self.cache, verbose=self.verbose, stride=self._stride(),
+                             cache=self.cache, cache_dir=self.cache_dir, verbose=self.verbose,
+                             stride=self._stride(),
                              chunk_pooling=self.chunk_pooling, pair_encoding=self.pair_encoding,
                              normalize=self.normalize)
 
@@ -186,7 +193,8 @@ class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
-                 cache=True, class_weight=None, threshold=0.5, normalize=True, head_init="probe",
+                 cache=True, cache_dir=None, class_weight=None, threshold=0.5, normalize=True,
+                 head_init="probe",
                  device="auto",
                  precision="auto", random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
@@ -214,7 +222,8 @@ class HeadFinetuneRegressor(TransformerRegressorMixin, _HeadModel):
                  max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
-                 cache=True, loss="squared_error", normalize=True, head_init="probe",
+                 cache=True, cache_dir=None, loss="squared_error", normalize=True,
+                 head_init="probe",
                  device="auto", precision="auto",
                  random_state=None, verbose=1, checkpoint_dir=None):
         store_params(self, locals())
