@@ -95,13 +95,19 @@ class DiskStore:
             finally:
                 _unlock(handle)
 
-    def n_rows_written(self) -> int:
-        """Texts written to the store so far by every process (for tests and reports)."""
-        total = 0
-        for path in self.folder.glob("*.npz"):
-            with np.load(path, allow_pickle=False) as shard:
-                total += len(shard["hashes"])
-        return total
+
+
+def texts_written(cache_dir) -> int:
+    """Texts encoded into the store at ``cache_dir`` so far, by every process.
+
+    Each text is written once, by the process that encoded it, so this counts the
+    encodings a search did in total.
+    """
+    total = 0
+    for path in Path(cache_dir).expanduser().glob("*/*.npz"):
+        with np.load(path, allow_pickle=False) as shard:
+            total += len(shard["hashes"])
+    return total
 
 
 def store(root, key) -> DiskStore:
