@@ -96,6 +96,8 @@ def device_label() -> str:
 
 def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None) -> None:
     """Print and save ``results/<name>.md`` and ``.csv`` (and ``.png`` via ``plot``)."""
+    if str(getattr(args, "device", "auto")).startswith("cuda"):
+        name = f"{name}_gpu"  # GPU runs keep the CPU results beside them
     if args.smoke:
         print(table.to_string(index=False))
         print("\n".join(checks))

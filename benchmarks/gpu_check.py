@@ -1,12 +1,15 @@
 """GPU check: every trainable method on the GPU with bf16 autocast, memory over refits,
-save on the GPU and load on the CPU, and a throughput table.
+save on the GPU and load on the CPU, and a throughput table; then the same
+side-by-side benchmarks as on the CPU (training against PEFT + Trainer and the
+hand-written loop, prediction, embedding) with ``--device cuda``.
 
-Run on a machine with a CUDA GPU (one call, a few minutes):
+Run on a machine with a CUDA GPU (one call, about 10 minutes on one H200):
 
     python benchmarks/gpu_check.py
 
-Writes ``benchmarks/results/gpu_check.md`` and ``.csv``. On a machine without a GPU
-it says so and exits.
+Writes ``benchmarks/results/gpu_check.md`` and ``.csv`` and, for each side-by-side
+benchmark, ``<name>_gpu.md/.csv/.png`` labelled with the device. On a machine
+without a GPU it says so and exits.
 """
 
 from __future__ import annotations
@@ -88,6 +91,28 @@ def main(n_train=2000, refits=10):
             "and the share of identical predicted classes."]
     (RESULTS / "gpu_check.md").write_text("\n".join(text) + "\n")
     print("\n".join(text))
+    side_by_side()
+
+
+#: The CPU benchmarks rerun on the GPU: (script, arguments).
+SIDE_BY_SIDE = [
+    ("bench_training.py", ["--method", "lora"]),
+    ("bench_training.py", ["--method", "full"]),
+    ("bench_training.py", ["--method", "head"]),
+    ("bench_predict.py", []),
+    ("bench_embed.py", []),
+]
+
+
+def side_by_side():
+    """Run each CPU benchmark with ``--device cuda`` (results get a ``_gpu`` suffix)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    for script, arguments in SIDE_BY_SIDE:
+        command = [sys.executable, str(here / script), *arguments, "--device", "cuda"]
+        print("$", " ".join(command[1:]), flush=True)
+        subprocess.run(command, check=False)
 
 
 if __name__ == "__main__":
