@@ -21,6 +21,7 @@ whose pooling spans several rows of the batch, do not.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -104,6 +105,9 @@ def export_onnx(estimator, path) -> Path:
     inputs = tuple(example[n] for n in names)
     batch, length = torch.export.Dim("batch"), torch.export.Dim("tokens")
     axes = {0: batch, 1: length}
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the exporter logs every operator library it skips
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -115,6 +119,8 @@ def export_onnx(estimator, path) -> Path:
     except Exception:
         shutil.rmtree(out, ignore_errors=True)
         raise
+    finally:
+        quiet.setLevel(level)
     _configured_tokenizer(tokenizer, max_length).save(str(out / "tokenizer.json"))
     (out / "onnx_config.json").write_text(json.dumps(_config(estimator, max_length), indent=2))
     return out
