@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _harness import SHARED, parse_args, write
+from _harness import SHARED, parse_args, target, write
 from sklearn.metrics import f1_score
 
 from sktransformers import (
@@ -113,6 +113,8 @@ def _checks(table: pd.DataFrame) -> list[str]:
             f"{data}: frozen features {base:.3f}; trainable methods at defaults "
             f"{trainable.accuracy.min():.3f}-{trainable.accuracy.max():.3f}; below the "
             f"baseline: {listed}")
+        checks.append(target(f"{data}: weakest trainable method at defaults minus frozen "
+                             "features (points)", 100 * (trainable.accuracy.min() - base), 0.0))
     return checks
 
 

