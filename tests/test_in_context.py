@@ -206,3 +206,5 @@ def test_template_search_scores_each_text_once_per_template(tiny_llama, monkeypa
     n_templates = len(TEMPLATES["single"])
     # 3 folds per template, each text of the 300 once per template; then the prior (64)
     assert scored == [100] * 3 * n_templates + [64]
+    # the search costs <= 5x one fit (the prior's 64 texts) + predicting those 300 texts
+    assert sum(scored[:-1]) <= 5 * (64 + 300)
