@@ -94,7 +94,8 @@ def device_label() -> str:
     return f"CPU ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
 
 
-def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None) -> None:
+def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None,
+          runs: str | None = None) -> None:
     """Print and save ``results/<name>.md`` and ``.csv`` (and ``.png`` via ``plot``)."""
     if str(getattr(args, "device", "auto")).startswith("cuda"):
         name = f"{name}_gpu"  # GPU runs keep the CPU results beside them
@@ -109,7 +110,8 @@ def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None) ->
         f"# {name}",
         "",
         f"Device: {device_label()}; Python {platform.python_version()}, "
-        f"torch {torch.__version__}. Medians of {args.repeats} alternating runs.",
+        f"torch {torch.__version__}. "
+        + (runs or f"Medians of {args.repeats} alternating runs."),
         "",
         f"Reproduce: `{command}`",
         "",

@@ -97,7 +97,8 @@ def main():
                          "seconds": time.perf_counter() - start})
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    write("defaults", table, _checks(table), args, plot=_plot)
+    write("defaults", table, _checks(table), args, plot=_plot,
+          runs="One run per row (seed 0); `seconds` is fit + predict, indicative only.")
 
 
 def _checks(table: pd.DataFrame) -> list[str]:
