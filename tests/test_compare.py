@@ -35,10 +35,43 @@ def test_compare_returns_one_row_per_method(tiny_bert, tiny_llama, multiclass_da
                       verbose=0, progress=None)
     assert sorted(results.method) == sorted(methods)
     assert list(results.accuracy) == sorted(results.accuracy, reverse=True)
-    assert results[["accuracy", "macro_f1"]].apply(lambda c: c.between(0, 1)).all().all()
     assert (results.fit_s > 0).all() and (results.predict_texts_per_s > 0).all()
-    lora = results.set_index("method").loc["lora"]
-    assert lora.trainable_params > 0 and lora.peak_rss_mb >= 0
+    rows = results.set_index("method")
+    tfidf = METHODS["tfidf"][1]({"task": "classification", "pairs": False}).fit(X, y)
+    assert rows.loc["tfidf", "accuracy"] == pytest.approx(tfidf.score(X, y))
+    from sktransformers import LoRAClassifier
+
+    lora = LoRAClassifier(tiny_bert, max_epochs=1, verbose=0).fit(X, y)
+    assert rows.loc["lora", "trainable_params"] == lora.n_trainable_params_ > 0
+    assert rows.loc["incontext", "trainable_params"] == 0
+
+
+def test_compare_encodes_each_text_once_for_all_methods(tiny_bert, multiclass_data,
+                                                        monkeypatch):
+    """feature, head and every trainable method's probe share the call's embeddings."""
+    from sktransformers._encoder import FrozenEncoder
+
+    X, y = multiclass_data
+    encoded = []
+    real = FrozenEncoder._encode
+    monkeypatch.setattr(FrozenEncoder, "_encode",
+                        lambda self, texts, *a: encoded.extend(texts) or real(self, texts, *a))
+    compare(X, y, X[:6], y[:6], methods=["feature", "head", "lora", "adapter"],
+            model=tiny_bert, verbose=0, progress=None)
+    assert sorted(encoded) == sorted(set(X))
+
+
+def test_in_context_reads_a_stratified_sample_of_the_test_texts(tiny_bert, tiny_llama,
+                                                                 multiclass_data, monkeypatch):
+    import sktransformers.compare as compare_module
+
+    X, y = multiclass_data
+    monkeypatch.setattr(compare_module, "IN_CONTEXT_MAX_TEST", 6)
+    results = compare(X, y, X, y, methods=["incontext", "tfidf"], model=tiny_bert,
+                      lm_model=tiny_llama, verbose=0, progress=None).set_index("method")
+    assert results.loc["incontext", "n_test"] == 6 and results.loc["tfidf", "n_test"] == len(X)
+    texts, labels = compare_module._sample_test(X, y, 6, 0)
+    assert len(texts) == 6 and set(labels) == set(y)  # stratified: every class is in it
 
 
 def test_compare_rejects_unknown_methods(tiny_bert, multiclass_data):
