@@ -29,6 +29,9 @@ def test_grid_search_on_a_local_dask_cluster(name, tiny_bert, binary_data):
 
 
 # -------------------------------------------------------------- shared embedding store
+#: Fresh interpreters: a process forked after torch has run its thread pool can hang.
+_SPAWN = __import__("multiprocessing").get_context("spawn")
+
 TEXTS = [f"text number {i} about a {'good' if i % 2 else 'bad'} film" for i in range(24)]
 LABELS = ["pos" if i % 2 else "neg" for i in range(24)]
 
@@ -89,7 +92,7 @@ def test_processes_racing_for_the_same_texts_encode_them_once(tiny_bert, tmp_pat
     """Four processes embed the same texts at once; the lock makes one of them encode."""
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(4) as pool:
+    with ProcessPoolExecutor(4, mp_context=_SPAWN) as pool:
         results = list(pool.map(_embed_in_worker, [(tiny_bert, str(tmp_path))] * 4))
     assert _encoded_rows(tmp_path) == len(TEXTS)
     for other in results[1:]:
@@ -136,10 +139,10 @@ def test_each_worker_process_takes_its_own_gpu(tmp_path):
     """Simulated on CPU: 4 worker processes on a 4-GPU node pick 4 different GPUs."""
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(4) as pool:
+    with ProcessPoolExecutor(4, mp_context=_SPAWN) as pool:
         chosen = list(pool.map(_claim_in_worker, [(4, str(tmp_path), None)] * 4))
     assert sorted(chosen) == [0, 1, 2, 3]
-    with ProcessPoolExecutor(3) as pool:  # more GPUs than workers: distinct as well
+    with ProcessPoolExecutor(3, mp_context=_SPAWN) as pool:  # more GPUs than workers: distinct as well
         assert len(set(pool.map(_claim_in_worker, [(8, str(tmp_path), None)] * 3))) == 3
 
 
