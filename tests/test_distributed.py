@@ -142,7 +142,8 @@ def test_each_worker_process_takes_its_own_gpu(tmp_path):
     with ProcessPoolExecutor(4, mp_context=_SPAWN) as pool:
         chosen = list(pool.map(_claim_in_worker, [(4, str(tmp_path), None)] * 4))
     assert sorted(chosen) == [0, 1, 2, 3]
-    with ProcessPoolExecutor(3, mp_context=_SPAWN) as pool:  # more GPUs than workers: distinct as well
+    # more GPUs than workers: distinct as well
+    with ProcessPoolExecutor(3, mp_context=_SPAWN) as pool:
         assert len(set(pool.map(_claim_in_worker, [(8, str(tmp_path), None)] * 3))) == 3
 
 
