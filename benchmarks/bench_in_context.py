@@ -27,8 +27,9 @@ from sktransformers._causal_lm import _forward, _prefix_kv, load_causal_lm, scor
 def main():
     args = parse_args(__doc__, n_train=1000, repeats=3)
     train, test = sst2(args.n_train, args.seed, 8 if args.smoke else 60)
+    # calibrate=False: the naive reference scores raw likelihoods, so both rank alike
     clf = InContextClassifier(template="Review: {text}\nSentiment: {label}", n_examples=8,
-                              random_state=args.seed, device=args.device,
+                              calibrate=False, random_state=args.seed, device=args.device,
                               batch_size=args.batch_size).fit(train.text, train.label)
     model = load_causal_lm(clf.model_path_)
     labels = clf._label_tokens()
