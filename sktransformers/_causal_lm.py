@@ -9,6 +9,7 @@ model in one forward pass.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -124,11 +125,17 @@ def _padded(seqs, pad_id):
     return ids, mask
 
 
-def _logit_rows(model, rows):
-    """``logits_to_keep`` for the positions whose logits are read (all when unsupported)."""
+@functools.cache
+def _keeps_logits(model_class) -> bool:
+    """Whether the model's ``forward`` takes ``logits_to_keep`` (looked up once per class)."""
     import inspect
 
-    if "logits_to_keep" not in inspect.signature(model.forward).parameters:
+    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
+
+
+def _logit_rows(model, rows):
+    """``logits_to_keep`` for the positions whose logits are read (all when unsupported)."""
+    if not _keeps_logits(type(model)):
         return {}, None
     keep = torch.tensor(sorted(set(rows)))
     return {"logits_to_keep": keep}, {int(p): i for i, p in enumerate(keep)}
