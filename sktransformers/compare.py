@@ -391,26 +391,13 @@ def main_metric(results: pd.DataFrame) -> str:
 
 
 def plot_results(results: pd.DataFrame, path, title=""):
-    """The main metric against fit time; point area grows with the trainable parameters."""
+    """Save :class:`~sktransformers.display.CompareDisplay` of ``results`` as an image."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
+    from .display import CompareDisplay
+
     fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    sizes = 30 + 40 * np.log10(results.trainable_params.clip(lower=1))
-    metric = main_metric(results)
-    ax.scatter(results.fit_s, results[metric], s=sizes, alpha=0.6)
-    # neighbours in fit time take turns at four heights around their point, so the
-    # labels of a cluster of similar methods do not print over each other
-    heights = (6, -14, 18, -26)
-    for i, (_, row) in enumerate(results.sort_values("fit_s").iterrows()):
-        ax.annotate(f"{row.method} ({row.trainable_params:,})", (row.fit_s, row[metric]),
-                    textcoords="offset points", xytext=(6, heights[i % 4]), fontsize=8,
-                    arrowprops={"arrowstyle": "-", "lw": 0.4, "alpha": 0.5})
-    ax.set_xscale("log")
-    ax.set_xlabel("fit time (s, log scale)")
-    ax.set_ylabel(f"test {metric}")
-    ax.set_title(title or f"{metric} vs fit time (area ~ trainable parameters)")
-    ax.grid(alpha=0.3)
+    CompareDisplay.from_results(results, title=title, ax=fig.subplots())
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return Path(path)

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import ENCODER_CONSTRAINTS, LONG_TEXT_CONSTRAINTS, TextInputMixin, store_params
 from ._encoder import frozen_encoder
+from ._history import History
 from ._tasks import MultiLabel, classification_task
 from ._validation import check_regression_targets, check_sample_weight, check_texts
 
@@ -166,7 +167,7 @@ class _FeatureModel(TextInputMixin, BaseEstimator):
             estimator.fit(Z, targets,
                           sample_weight=check_sample_weight(sample_weight, len(texts)))
         n_coef = _n_coefficients(estimator)
-        fitted = {"embedder_": embedder, "estimator_": estimator, "history_": [],
+        fitted = {"embedder_": embedder, "estimator_": estimator, "history_": History(),
                   "pairs_": isinstance(texts[0], tuple), "n_trainable_params_": n_coef,
                   "n_total_params_": n_coef + embedder.encoder_.n_params}
         if hasattr(estimator, "classes_"):

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import ENCODER_CONSTRAINTS, NO_INT8_PRECISION, TextInputMixin, store_params
 from ._causal_lm import DEFAULT_LM, default_lm_path, load_causal_lm, score_labels
 from ._device import seed_everything
+from ._history import History
 from ._loading import load_tokenizer
 from ._reference import reference_for
 from ._tasks import MultiLabel, SingleLabel, classification_task, softmax
@@ -177,7 +178,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             )
         self.settings_ = {name: getattr(self, name) for name in _PROMPT_SETTINGS}
         self.settings_["calibrate"] = self._calibration()
-        path = default_lm_path() if self.model is None else str(self.model)
+        path = default_lm_path(self.verbose) if self.model is None else str(self.model)
         self.base_ = reference_for(self.model, path, DEFAULT_LM)
         self._restore(path)
         model = load_causal_lm(path, self._device_dtype()[0])
@@ -199,7 +200,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             self.demonstrations_ = self._demonstrations_among(np.arange(len(texts)), y_idx, rng)
         if self.settings_["calibrate"] == "prior":
             self.prior_ = self._prior(rng)
-        self.history_ = []
+        self.history_ = History()
         self.n_trainable_params_ = 0
         self.n_total_params_ = sum(p.numel() for p in model.parameters())
         return self
@@ -289,7 +290,8 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             queries = [prefixes[g] + q for g, q in zip(group_of, queries, strict=True)]
             prefixes = [[]]
         scores = score_labels(model, prefixes[0], queries, labels, batch_size=self.batch_size,
-                              device=device, dtype=dtype, pad_id=self.tokenizer_.pad_token_id or 0)
+                              device=device, dtype=dtype, pad_id=self.tokenizer_.pad_token_id or 0,
+                              verbose=self.verbose)
         if self.settings_["length_normalize"]:
             scores = scores / np.array([len(t) for t in labels])[None, :]
         proba = softmax(scores)

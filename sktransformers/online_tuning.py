@@ -22,9 +22,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import ENCODER_CONSTRAINTS, NO_INT8_PRECISION, BaseTransformerModel, store_params
 from ._causal_lm import DEFAULT_LM, default_lm_path, load_policy
+from ._history import History
 from ._loading import load_tokenizer
 from ._persistence import load_trained, trainable_state
 from ._preference_data import check_prompts
+from ._progress import show_progress
 from ._reference import reference_for
 from .adaptation import LoRA
 from .preference_tuning import GenerationMixin
@@ -127,7 +129,7 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
         prompts = check_prompts(X)
         reward = self._reward_function()
         self._release()
-        path = default_lm_path() if self.model is None else str(self.model)
+        path = default_lm_path(self.verbose) if self.model is None else str(self.model)
         tokenizer = copy.deepcopy(load_tokenizer(path))  # TRL sets its padding side
         device, dtype = self._device_dtype()
         with tempfile.TemporaryDirectory() as output_dir:
@@ -146,7 +148,7 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
             policy_=policy, tokenizer_=tokenizer, model_path_=path,
             trained_state_=trainable_state(policy), adaptation_=copy.deepcopy(self.adaptation),
             base_=reference_for(self.model, path, DEFAULT_LM),
-            history_=_history(trainer.state.log_history),
+            history_=History(_history(trainer.state.log_history)),
             n_trainable_params_=sum(p.numel() for p in policy.parameters() if p.requires_grad),
             n_total_params_=sum(p.numel() for p in policy.parameters()))
         return self
@@ -210,7 +212,7 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
             temperature=self.temperature, top_p=self.top_p, beta=self.beta,
             learning_rate=self.lr, num_train_epochs=self.max_epochs, seed=seed,
             use_cpu=device == "cpu", bf16=dtype == torch.bfloat16, report_to="none",
-            save_strategy="no", logging_steps=1, disable_tqdm=self.verbose < 1)
+            save_strategy="no", logging_steps=1, disable_tqdm=not show_progress(self.verbose))
 
     def score(self, X, y=None):
         """Mean reward (under ``reward_model``) of the responses ``predict`` gives for ``X``."""

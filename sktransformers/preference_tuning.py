@@ -195,7 +195,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         prefs = check_preferences(X)
         adaptation = self._adaptation()
         self._release()
-        path = default_lm_path() if self.model is None else str(self.model)
+        path = default_lm_path(self.verbose) if self.model is None else str(self.model)
         tokenizer = load_tokenizer(path)
         seed_everything(self.random_state)
         device, dtype = self._device_dtype()
