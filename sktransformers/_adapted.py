@@ -192,17 +192,21 @@ _COMMON_DOC = """
         trains), which suits frozen sentence-embedding backbones with few trained
         parameters (prompt and prefix tuning).
     batch_size : int, default=32
+        Texts per training step and per prediction batch.
     max_epochs : int
         Passes over the training data.
     lr : float
         AdamW learning rate.
     weight_decay : float, default=0.01
+        AdamW's decoupled weight decay.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (stratified for single-label
         classification), stop after ``n_iter_no_change`` epochs without a lower
         validation loss and keep the best epoch's weights.
     validation_fraction : float, default=0.1
+        Share of the training texts held out for early stopping.
     n_iter_no_change : int, default=2
+        Epochs without a lower validation loss before early stopping ends training.
     normalize : bool, default=True
         Scale each pooled vector to unit length before the head (sentence encoders
         such as all-MiniLM-L6-v2 are trained so; measured: frozen features + logistic
@@ -236,7 +240,9 @@ _RUNTIME_DOC = """
         Seeds python, numpy and torch: the same seed on the same device gives
         the same model.
     verbose : int, default=1
-        0 silent; 1 a progress bar per epoch; 2 also a table of epoch losses.
+        0: silent (dependencies' loading output too); 1: one progress bar per fit in
+        Jupyter or a terminal, nothing in a non-interactive log; 2: the bar anywhere
+        and a line of losses per epoch.
     checkpoint_dir : str or path, default=None
         Save the trainable parameters, optimizer state and history there after every
         epoch; a fit of the same run (same data and settings) that was killed resumes

@@ -281,12 +281,34 @@ class TransformerClassifierMixin(ClassifierMixin):
         """Class probabilities (columns in the order of ``classes_``), one row per text.
 
         Multi-label: the probability of each label, independently.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to 1 (single-label).
         """
         outputs = self._outputs(X)
         return self.task_.proba(outputs)
 
     def predict(self, X):
-        """The most probable class of each text; multi-label, the indicator matrix."""
+        """The most probable class of each text; multi-label, the indicator matrix.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Labels from ``classes_``; multi-label, 0/1 for each label whose probability
+            reaches ``threshold``.
+        """
         proba = self.predict_proba(X)
         return self.task_.predict(proba, getattr(self, "threshold", 0.5))
 
@@ -298,7 +320,17 @@ class TransformerRegressorMixin(RegressorMixin):
         return Regression(self.loss)
 
     def predict(self, X):
-        """Predicted values, shape ``(n_samples,)`` or ``(n_samples, n_outputs)``."""
+        """Predicted values, in the units of the training targets.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
         outputs = self._outputs(X)
         return self.task_.predict(outputs)
 

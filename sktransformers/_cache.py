@@ -54,7 +54,22 @@ class EmbeddingCache:
         return self._bytes
 
     def get_many(self, key, texts):
-        """Return ``(found, missing)``: a dict text -> vector, and the texts not cached."""
+        """Look up the vectors of ``texts`` under ``key``.
+
+        Parameters
+        ----------
+        key : hashable
+            What identifies the encoder (backbone, pooling, length...).
+        texts : list of str
+            Texts to look up.
+
+        Returns
+        -------
+        found : dict of str to ndarray
+            The cached vectors.
+        missing : list of str
+            The texts not cached.
+        """
         found, missing = {}, []
         with self._lock:
             for text in texts:
@@ -69,7 +84,17 @@ class EmbeddingCache:
         return found, missing
 
     def put_many(self, key, texts, vectors: np.ndarray) -> None:
-        """Store one row of ``vectors`` per text, evicting old entries past the bound."""
+        """Store one row of ``vectors`` per text, evicting old entries past the bound.
+
+        Parameters
+        ----------
+        key : hashable
+            What identifies the encoder.
+        texts : list of str
+            The texts, in the order of ``vectors``' rows.
+        vectors : ndarray of shape (n_texts, n_features)
+            Their embeddings.
+        """
         if self.max_bytes <= 0:
             return
         with self._lock:

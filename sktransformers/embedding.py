@@ -33,7 +33,9 @@ _ENCODING_DOC = """
         by ``stride`` tokens and pools the window embeddings (``chunk_pooling``);
         window embeddings are cached, so changing ``chunk_pooling`` encodes nothing.
     stride : int, default=32
+        Tokens shared by consecutive windows with ``long_text="chunk"``.
     chunk_pooling : {"mean", "max", "first"}, default="mean"
+        How window embeddings become one embedding per text.
     pair_encoding : {"bi", "cross"}, default="bi"
         For text pairs (two columns): ``"bi"`` embeds both texts separately and
         returns the standard pair features ``[u, v, |u - v|, u * v]`` (four times as
@@ -59,8 +61,10 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
     pooling : {"mean", "cls", "last"}, default="mean"
     normalize : bool, default=False
         Scale each embedding to unit L2 norm.
-    max_length : int, default=128{encoding}
+    max_length : int, default=128
+        Texts (or windows of long texts) are cut to this many tokens.{encoding}
     batch_size : int, default=64
+        Texts per forward pass.
     cache : bool, default=True
         Reuse embeddings of texts already encoded with this backbone.
     cache_dir : str or path, default=None
@@ -72,6 +76,8 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
         ``"int8"`` (CPU): encode through a copy of the backbone whose linear layers are
         dynamically quantised to int8 (in fit and transform alike).
     verbose : int, default=0
+        0: silent; 1: a progress bar while embedding, in Jupyter or a terminal only; 2:
+        the bar anywhere.
 
     Attributes
     ----------
@@ -96,7 +102,19 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
         store_params(self, locals())
 
     def fit(self, X=None, y=None):
-        """Load the backbone; ``X`` is only validated (nothing is learned)."""
+        """Load the backbone; ``X`` is only validated (nothing is learned).
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str, optional
+            Texts or text pairs; checked when given.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : TransformerEmbedder
+        """
         self._validate_params()
         self._check_device()
         bi_pairs = X is not None and isinstance(check_texts(X)[0], tuple) and (
@@ -106,7 +124,17 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        """Embed texts (or pairs) into an array of shape (n_texts, n_features_out_)."""
+        """Embed texts (or pairs) into an array of shape ``(n_texts, n_features_out_)``.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_samples, n_features_out), float32
+        """
         check_is_fitted(self, "encoder_")
         texts = check_texts(X)
         device, dtype = self._device_dtype()
@@ -117,7 +145,17 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
             pair_encoding=self.pair_encoding)
 
     def get_feature_names_out(self, input_features=None):
-        """Names ``embedding0`` ... ``embedding{n-1}``."""
+        """Names ``embedding0`` ... ``embedding{n-1}``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (texts have no feature names).
+
+        Returns
+        -------
+        names : ndarray of str, shape (n_features_out,)
+        """
         check_is_fitted(self, "encoder_")
         return np.asarray([f"embedding{i}" for i in range(self.n_features_out_)], dtype=object)
 
@@ -145,7 +183,17 @@ class _FeatureModel(TextInputMixin, BaseEstimator):
     }
 
     def set_params(self, **params):
-        """Set parameters; ``estimator__*`` on the default creates its own estimator first."""
+        """Set parameters; ``estimator__*`` on the default creates its own estimator first.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, nested ones as ``estimator__C``.
+
+        Returns
+        -------
+        self : estimator instance
+        """
         if self.estimator is None and "estimator" not in params and any(
             key.startswith("estimator__") for key in params
         ):
@@ -153,7 +201,21 @@ class _FeatureModel(TextInputMixin, BaseEstimator):
         return super().set_params(**params)
 
     def fit(self, X, y, sample_weight=None):
-        """Embed ``X`` and fit the downstream estimator on the embeddings."""
+        """Embed ``X`` and fit the downstream estimator on the embeddings.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels, a 2-D label indicator matrix (multi-label) or numbers (regressor).
+        sample_weight : array-like of shape (n_samples,), optional
+            Passed to the downstream estimator's ``fit``.
+
+        Returns
+        -------
+        self : estimator instance
+        """
         self._validate_params()
         texts = check_texts(X)
         targets, estimator = self._targets_and_estimator(y, len(texts))
@@ -184,7 +246,17 @@ class _FeatureModel(TextInputMixin, BaseEstimator):
         return self.embedder_.transform(texts)
 
     def predict(self, X):
-        """The downstream estimator's prediction for each text."""
+        """The downstream estimator's prediction for each text.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
         Z = self._embed(X)
         return self.estimator_.predict(Z)
 
@@ -206,12 +278,18 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
         ``None`` means ``LogisticRegression(max_iter=1000)``; nested parameters
         such as ``estimator__C`` work with the default too.
     model : str or path, default=None
+        Hugging Face hub id or local model folder; ``None`` uses the packaged all-
+        MiniLM-L6-v2.
     pooling : {"mean", "cls", "last"}, default="mean"
     normalize : bool, default=True
         Unit-normalise embeddings before the downstream model.
-    max_length : int, default=128{encoding}
+    max_length : int, default=128
+        Texts (or windows of long texts) are cut to this many tokens.{encoding}
     batch_size : int, default=64
+        Texts per forward pass.
     cache : bool, default=True
+        Reuse embeddings of texts already seen with this backbone (across fits, folds
+        and grid points).
     cache_dir : str or path, default=None
         A folder of embeddings shared across processes (see TransformerEmbedder).
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
@@ -219,6 +297,8 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
         ``"int8"`` (CPU): encode through a copy of the backbone whose linear layers are
         dynamically quantised to int8 (in fit and transform alike).
     verbose : int, default=0
+        0: silent; 1: a progress bar while embedding, in Jupyter or a terminal only; 2:
+        the bar anywhere.
 
     Attributes
     ----------
@@ -259,13 +339,33 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
-        """Class probabilities from the downstream estimator."""
+        """Class probabilities from the downstream estimator.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
         Z = self._embed(X)
         return self.estimator_.predict_proba(Z)
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
-        """Decision scores from the downstream estimator."""
+        """Decision scores from the downstream estimator.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
         Z = self._embed(X)
         return self.estimator_.decision_function(Z)
 
@@ -284,11 +384,18 @@ class TransformerFeatureRegressor(RegressorMixin, _FeatureModel):
         ``RidgeCV(alphas=np.logspace(-2, 3, 11))``: ridge regression whose penalty is
         chosen by efficient leave-one-out cross-validation on each fit.
     model : str or path, default=None
+        Hugging Face hub id or local model folder; ``None`` uses the packaged all-
+        MiniLM-L6-v2.
     pooling : {"mean", "cls", "last"}, default="mean"
     normalize : bool, default=True
-    max_length : int, default=128{encoding}
+        Scale each text's vector to unit length before the downstream estimator.
+    max_length : int, default=128
+        Texts (or windows of long texts) are cut to this many tokens.{encoding}
     batch_size : int, default=64
+        Texts per forward pass.
     cache : bool, default=True
+        Reuse embeddings of texts already seen with this backbone (across fits, folds
+        and grid points).
     cache_dir : str or path, default=None
         A folder of embeddings shared across processes (see TransformerEmbedder).
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
@@ -296,6 +403,8 @@ class TransformerFeatureRegressor(RegressorMixin, _FeatureModel):
         ``"int8"`` (CPU): encode through a copy of the backbone whose linear layers are
         dynamically quantised to int8 (in fit and transform alike).
     verbose : int, default=0
+        0: silent; 1: a progress bar while embedding, in Jupyter or a terminal only; 2:
+        the bar anywhere.
 
     Attributes
     ----------

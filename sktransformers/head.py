@@ -48,22 +48,38 @@ _DOC = """
         Widths of hidden layers (ReLU) before the output layer; ``()`` is a
         linear head.
     head_dropout : float, default=0.1
+        Dropout before each layer of the head during training.
     pooling : {"mean", "cls", "last"}, default="mean"
+        How token states become one vector per text (``"last"``: the last token,
+        for causal LMs).
     max_length : int, default=128
+        Texts (or windows of long texts) are cut to this many tokens.
     long_text : {"truncate", "chunk"}, default="truncate"
+        ``"chunk"`` splits texts longer than ``max_length`` into overlapping
+        windows and pools their vectors (``chunk_pooling``).
     stride : int, default=32
+        Tokens shared by consecutive windows with ``long_text="chunk"``.
     chunk_pooling : {"mean", "max", "first"}, default="mean"
+        How window vectors become one vector per text.
     pair_encoding : {"bi", "cross"}, default="bi"
         Text pairs: the features ``[u, v, |u - v|, u * v]`` of the two texts embedded
         separately (``"bi"``, what a frozen sentence encoder does well), or one
         embedding of the pair encoded together (``"cross"``).
     batch_size : int, default=32
+        Texts per embedding batch and feature rows per training step.
     max_epochs : int, default=30
+        Passes over the cached features.
     lr : float, default=1e-3
+        AdamW learning rate.
     weight_decay : float, default=0.0
+        AdamW's decoupled weight decay.
     early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop after ``n_iter_no_change``
+        epochs without a lower validation loss and keep the best epoch's head.
     validation_fraction : float, default=0.1
+        Share of the training texts held out for early stopping.
     n_iter_no_change : int, default=3
+        Epochs without a lower validation loss before early stopping ends training.
     cache : bool, default=True
         Reuse embeddings of texts already seen with this backbone.
     cache_dir : str or path, default=None
@@ -77,11 +93,17 @@ _DOC = """
         logistic regression (ridge, for regressors) fitted on the same features;
         ``"random"``: its own initialisation.
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
+        ``"auto"`` picks cuda, then mps, then cpu.
     precision : {"auto", "fp32", "bf16", "int8"}, default="auto"
+        ``"auto"``: bf16 autocast on GPUs that support it, fp32 elsewhere.
         ``"int8"`` (CPU): features for prediction from a backbone whose linear layers
         are dynamically quantised to int8.
     random_state : int, RandomState or None, default=None
+        Seeds python, numpy and torch: the same seed on the same device gives the
+        same model.
     verbose : int, default=1
+        0: silent; 1: one progress bar per fit in Jupyter or a terminal, nothing in
+        a non-interactive log; 2: the bar anywhere and a line of losses per epoch.
     checkpoint_dir : str or path, default=None
         Save the trainable state after every epoch there; a killed fit of the same
         run resumes from it (removed when the fit completes).
@@ -174,6 +196,8 @@ class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
         "Train new output layer(s) on a frozen pretrained transformer.",
         task="""
     class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss: ``"balanced"`` or a dict class -> weight
+        (multi-label: a list of dicts, one per label).
     threshold : float, default=0.5
         Multi-label only: the probability at which a label is predicted.""",
         classes="""

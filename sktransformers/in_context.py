@@ -79,6 +79,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         Score a label by the mean instead of the sum of its tokens' log-probabilities
         (the sum is the label's likelihood; the mean stops long labels losing out).
     example_separator : str, default="\\n\\n"
+        Text between consecutive demonstrations (and before the query).
     max_text_tokens : int, default=128
         Each demonstration and query text is cut to this many tokens.
     max_context : int or None, default=None
@@ -118,9 +119,9 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
     --------
     >>> from sktransformers import InContextClassifier
     >>> clf = InContextClassifier(template="Review: {text}\\nSentiment: {label}",
-    ...                           n_examples=2)                       # doctest: +SKIP
-    >>> clf.fit(["a great film", "an awful film"], ["positive", "negative"])  # doctest: +SKIP
-    >>> clf.predict(["what a wonderful story"])                       # doctest: +SKIP
+    ...                           n_examples=2, random_state=0)
+    >>> clf = clf.fit(["a great film", "an awful film"], ["positive", "negative"])
+    >>> clf.predict(["what a wonderful story"])
     array(['positive'], dtype='<U8')
     """
 
@@ -153,7 +154,20 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- fit
     def fit(self, X, y):
-        """Store the labels and the demonstration pool (no training)."""
+        """Store the labels and the demonstration pool; choose the template (no training).
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+        y : array-like of shape (n_samples,)
+            Class labels (strings or integers); their text is what the model scores,
+            unless ``label_words`` says otherwise.
+
+        Returns
+        -------
+        self : InContextClassifier
+        """
         self._validate_params()
         self._check_device()
         texts = check_texts(X)
@@ -214,6 +228,8 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             )
         used = set() if self.demonstrations_ is None else set(self.demonstrations_.tolist())
         rows = [r for r in rng.permutation(len(self.pool_texts_)) if r not in used][:n]
+        if not rows:  # every training text is a demonstration: nothing to measure it on
+            return np.full(len(self.classes_), 1 / len(self.classes_))
         return self._raw_proba([self.pool_texts_[r] for r in rows]).mean(axis=0)
 
     def _verbalizer(self) -> list[str]:
@@ -259,7 +275,17 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------- predict
     def predict_proba(self, X):
-        """Normalised label likelihoods (optionally calibrated), columns as ``classes_``."""
+        """Normalised label likelihoods (optionally calibrated), columns as ``classes_``.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
         check_is_fitted(self, "classes_")
         texts = check_texts(X)
         self._check_input_kind(texts, self.pairs_)
@@ -378,7 +404,17 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         return min(getattr(config, "max_position_embeddings", 2048), 2048)
 
     def predict(self, X):
-        """The most likely class of each text."""
+        """The most likely class of each text.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Texts; a two-column DataFrame or ``(n, 2)`` array holds text pairs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
         proba = self.predict_proba(X)
         return self.task_.predict(proba)
 

@@ -80,7 +80,9 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
     batch_size : int, default=4
         Prompts per step (each with ``n_generations`` samples).
     max_epochs : int, default=1
+        Passes over the training prompts.
     lr : float, default=1e-4
+        AdamW learning rate of the policy (its LoRA matrices by default).
     device, precision, random_state, verbose
         As for the other estimators.
 
@@ -122,7 +124,19 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
         store_params(self, locals())
 
     def fit(self, X, y=None):
-        """Tune the policy on prompts ``X`` (texts, or a frame with a ``prompt`` column)."""
+        """Tune the policy on prompts ``X`` (texts, or a frame with a ``prompt`` column).
+
+        Parameters
+        ----------
+        X : list of str, Series, or DataFrame with a ``prompt`` column
+            The prompts to sample responses for.
+        y : None
+            Ignored: the reward model scores the responses.
+
+        Returns
+        -------
+        self : RLOOTuner
+        """
         self._validate_params()
         self._check_device()
         trl = _require_trl()
@@ -215,7 +229,19 @@ class RLOOTuner(GenerationMixin, BaseTransformerModel):
             save_strategy="no", logging_steps=1, disable_tqdm=not show_progress(self.verbose))
 
     def score(self, X, y=None):
-        """Mean reward (under ``reward_model``) of the responses ``predict`` gives for ``X``."""
+        """Mean reward (under ``reward_model``) of the responses ``predict`` gives for ``X``.
+
+        Parameters
+        ----------
+        X : list of str, Series, or DataFrame with a ``prompt`` column
+            Prompts.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
         prompts = check_prompts(X)
         responses = self.predict(prompts)
         return float(np.mean(self._reward_function()(prompts, list(responses))))

@@ -50,6 +50,7 @@ class GenerationMixin:
         Parameters
         ----------
         X : list of str, Series, or DataFrame with a ``prompt`` column
+            Prompts, formatted with the model's chat template.
 
         Returns
         -------
@@ -105,9 +106,11 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
     batch_size : int, default=8
         Pairs per step (two sequences each).
     max_epochs : int, default=1
+        Passes over the preference pairs.
     lr : float or None, default=None
         ``None``: 1e-3 for LoRA and adapters, 5e-6 for full fine-tuning.
     weight_decay : float, default=0.0
+        AdamW's decoupled weight decay.
     early_stopping, validation_fraction, n_iter_no_change
         As for the classifiers (validation on held-out pairs).
     max_new_tokens : int, default=64
@@ -115,7 +118,9 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
     do_sample : bool, default=False
         Greedy decoding by default; ``True`` samples with ``temperature`` and ``top_p``.
     temperature : float, default=1.0
+        Sampling temperature of ``predict`` when ``do_sample=True``.
     top_p : float, default=1.0
+        Nucleus sampling threshold of ``predict`` when ``do_sample=True``.
     device, precision, random_state, verbose, checkpoint_dir
         As for the other estimators.
 
@@ -257,7 +262,18 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         return load_causal_lm(self.model_path_, device), contextlib.nullcontext()
 
     def decision_function(self, X):
-        """The implicit reward margin ``β [log π/π_ref (chosen) - log π/π_ref (rejected)]``."""
+        """The implicit reward margin ``β [log π/π_ref (chosen) - log π/π_ref (rejected)]``.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Columns ``prompt``, ``chosen`` and ``rejected``.
+
+        Returns
+        -------
+        margins : ndarray of shape (n_samples,)
+            Positive where the tuned policy prefers ``chosen``.
+        """
         check_is_fitted(self, "policy_")
         encodings = tokenize_pairs(self.tokenizer_, check_preferences(X), self.max_length,
                                    self.max_prompt_length)
@@ -272,5 +288,17 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         return self.beta * (ratios[:, 0] - ratios[:, 1])
 
     def score(self, X, y=None):
-        """Implicit-reward accuracy: the fraction of pairs ranked ``chosen`` first."""
+        """Implicit-reward accuracy: the fraction of pairs ranked ``chosen`` first.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Columns ``prompt``, ``chosen`` and ``rejected``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
         return float(np.mean(self.decision_function(X) > 0))

@@ -17,6 +17,8 @@ _PROMPT_DOC = """
     Parameters
     ----------
     n_virtual_tokens : int, default=20
+        Trainable vectors: prepended to the input (prompt tuning) or to every layer's
+        keys and values (prefix tuning).
     prompt_init_text : str or None, default=None
         Initialise the virtual tokens from this text's token embeddings (e.g.
         ``"Classify the sentiment of this review"``); random when ``None``."""
@@ -81,6 +83,8 @@ _PREFIX_DOC = """
     Parameters
     ----------
     n_virtual_tokens : int, default=20
+        Trainable vectors: prepended to the input (prompt tuning) or to every layer's
+        keys and values (prefix tuning).
     prefix_projection_dim : int or None, default=128
         Width of the reparameterisation MLP; ``None`` trains the prefixes directly."""
 

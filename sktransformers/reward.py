@@ -49,20 +49,28 @@ default="lora"
     batch_size : int, default=16
         Pairs per step (each pair is two sequences).
     max_epochs : int, default=3
+        Passes over the preference pairs.
     lr : float or None, default=None
         AdamW learning rate; ``None`` takes the adaptation's default (LoRA 5e-4, full
         5e-5, head and adapters 1e-3, prompt 3e-3, prefix 1e-3). The head trains at
         1e-3 or more.
     weight_decay : float, default=0.01
+        AdamW's decoupled weight decay.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the pairs and keep the epoch with the lowest
         validation loss (stopping after ``n_iter_no_change`` epochs without one).
     validation_fraction : float, default=0.1
+        Share of the pairs held out for early stopping.
     n_iter_no_change : int, default=2
+        Epochs without a lower validation loss before early stopping ends training.
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
     precision : {"auto", "fp32", "bf16"}, default="auto"
     random_state : int, RandomState or None, default=None
+        Seeds python, numpy and torch: the same seed on the same device gives the same
+        model.
     verbose : int, default=1
+        0: silent; 1: one progress bar per fit in Jupyter or a terminal, nothing in a
+        non-interactive log; 2: the bar anywhere and a line of losses per epoch.
     checkpoint_dir : str or path, default=None
         Save the trainable state after every epoch there; a killed fit of the same
         run resumes from it (removed when the fit completes).
@@ -180,7 +188,17 @@ default="lora"
         return self._rewards(encodings)[:, 0]
 
     def decision_function(self, X):
-        """``r(chosen) - r(rejected)`` for each preference pair of ``X``."""
+        """``r(chosen) - r(rejected)`` for each preference pair of ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Columns ``chosen`` and ``rejected``, optionally ``prompt``.
+
+        Returns
+        -------
+        margins : ndarray of shape (n_samples,)
+        """
         check_is_fitted(self, "module_")
         rewards = self._rewards(self._encode(self.tokenizer_, check_preferences(X),
                                              self.max_length_))
@@ -190,5 +208,16 @@ default="lora"
         """Pairwise accuracy: the fraction of pairs whose ``chosen`` gets the higher reward.
 
         Ties count as wrong.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Columns ``chosen`` and ``rejected``, optionally ``prompt``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
         """
         return float(np.mean(self.decision_function(X) > 0))

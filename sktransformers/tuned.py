@@ -73,6 +73,7 @@ _LORA_DOC = """
     lora_alpha : float, default=16
         Scale of the update (``lora_alpha / r``).
     lora_dropout : float, default=0.1
+        Dropout on the input of the low-rank update during training.
     target_modules : list of str or None, default=None
         Names of the linear layers to adapt; ``None`` uses PEFT's default for the
         architecture (``query``/``value`` for BERT, ``q_proj``/``v_proj`` for Llama).

@@ -168,6 +168,16 @@ def test_prior_calibration_divides_by_the_training_mean(tiny_llama):
                             calibrate="prior").fit(X, Y)
 
 
+def test_prior_is_uniform_when_every_training_text_is_a_demonstration(tiny_llama):
+    two = ["good film", "bad film"]
+    prior = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2, random_state=0,
+                                calibrate="prior").fit(two, ["pos", "neg"])
+    raw = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2, random_state=0,
+                              calibrate=False).fit(two, ["pos", "neg"])
+    np.testing.assert_allclose(prior.prior_, [0.5, 0.5])
+    np.testing.assert_allclose(prior.predict_proba(X), raw.predict_proba(X), rtol=1e-6)
+
+
 def test_auto_calibration_is_prior_where_every_text_shares_the_prompt(tiny_llama):
     shared = InContextClassifier(tiny_llama, template=TEMPLATE, n_examples=2).fit(X, Y)
     assert shared.settings_["calibrate"] == "prior" and shared.prior_.shape == (2,)

@@ -81,7 +81,11 @@ class Adapters:
     bottleneck_dim : int or None
         Width of the bottleneck; ``None`` uses ``hidden_size // reduction_factor``.
     reduction_factor : int
+        Hidden size divided by the bottleneck width, used when ``bottleneck_dim`` is
+        ``None``.
     placement : {"houlsby", "pfeiffer"}
+        ``"houlsby"``: after attention and feed-forward; ``"pfeiffer"``: after the
+        feed-forward output projection only.
     adapter_modules : list of str or None
         Regular expressions of module names to place adapters after, overriding
         ``placement``'s built-in lookup.

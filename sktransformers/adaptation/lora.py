@@ -16,6 +16,20 @@ class LoRA:
     ``query``/``value``, for Llama ``q_proj``/``v_proj``). With ``merge=True`` the
     update is folded into the weights after training, so prediction costs what
     the base model costs.
+
+    Parameters
+    ----------
+    r : int, default=8
+        Rank of the update matrices.
+    lora_alpha : float, default=16
+        Scale of the update: ``alpha / r``.
+    lora_dropout : float, default=0.1
+        Dropout on the update's input during training.
+    target_modules : list of str, str or None, default=None
+        Names (or a regular expression) of the linear layers to adapt; ``None``:
+        PEFT's default for the architecture.
+    merge : bool, default=True
+        Fold the update into the weights after training.
     """
 
     keeps_dropout: ClassVar[bool] = True  # measured: without it, 3 points lower

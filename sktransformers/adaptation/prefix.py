@@ -98,6 +98,13 @@ class PrefixTuning:
     ``projection_dim`` reparameterises the prefixes through a two-layer MLP of that
     width, as in the original method (more stable training); ``None`` trains the
     prefixes directly.
+
+    Parameters
+    ----------
+    n_virtual_tokens : int, default=20
+        Prefix positions added to every layer's keys and values.
+    projection_dim : int or None, default=128
+        Width of the reparameterising MLP; ``None`` trains the prefixes directly.
     """
 
     n_virtual_tokens: int = 20

@@ -13,8 +13,16 @@ class PromptTuning:
 
     With ``init_text`` the virtual tokens start as the embeddings of that text's
     tokens (repeated or cut to ``n_virtual_tokens``), else at random.
-    ``pool_virtual_tokens``: whether mean pooling counts the virtual tokens' outputs
-    (0.2.0 did; later versions pool the text's positions only).
+
+    Parameters
+    ----------
+    n_virtual_tokens : int, default=20
+        Trainable embeddings prepended to every input.
+    init_text : str or None, default=None
+        Text whose token embeddings initialise the virtual tokens; ``None``: random.
+    pool_virtual_tokens : bool, default=False
+        Whether mean pooling counts the virtual tokens' outputs (0.2.0 did; later
+        versions pool the text's positions only).
     """
 
     n_virtual_tokens: int = 20
