@@ -13,8 +13,9 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(DOCS))
 
-import sktransformers  # noqa: E402
 from _pages import write_benchmark_pages, write_example_pages  # noqa: E402
+
+import sktransformers  # noqa: E402
 
 project = "sktransformers"
 author = "the sktransformers developers"
@@ -60,6 +61,7 @@ nb_execution_mode = "cache"
 nb_execution_cache_path = str(DOCS / "_build" / ".jupyter_cache")
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
+nb_execution_in_temp = True  # notebooks that write files leave nothing in docs/
 nb_output_stderr = "remove"  # progress bars and warnings go to stderr
 nb_merge_streams = True
 myst_enable_extensions = ["colon_fence", "dollarmath"]

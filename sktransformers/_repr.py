@@ -35,10 +35,17 @@ def _backbone(est) -> str:
 
 
 def _artifact_bytes(est) -> int:
-    """About what ``save`` writes: the trained tensors, or the pickled sklearn model."""
+    """About what ``save`` writes: the trained tensors (twice where a PEFT copy of the
+    adapter goes beside them), or the pickled scikit-learn model."""
+    from .adaptation import LoRA, PromptTuning
+
     state = getattr(est, "trained_state_", None)
     if state:
-        return sum(t.numel() * t.element_size() for t in state.values())
+        sizes = {name: t.numel() * t.element_size() for name, t in state.items()}
+        total = sum(sizes.values())
+        if isinstance(getattr(est, "adaptation_", None), (LoRA, PromptTuning)):
+            total += sum(n for name, n in sizes.items() if not name.startswith("head."))
+        return total
     inner = getattr(est, "estimator_", None)
     return len(pickle.dumps(inner)) if inner is not None else 0
 
@@ -76,7 +83,7 @@ def summary(est) -> dict:
     training = _training(est)
     if training:
         rows["training"] = training
-    rows["saved size (about)"] = _size(_artifact_bytes(est))
+    rows["saved weights (about)"] = _size(_artifact_bytes(est))
     return rows
 
 

@@ -108,6 +108,8 @@ class TrainingCurveDisplay:
             raise ValueError("history is empty: there is no epoch to plot.")
         x_key = "epoch" if "epoch" in rows[0] else "step"
         x = [row[x_key] for row in rows]
+        from matplotlib.ticker import MaxNLocator
+
         self.ax_ = ax = _axes(ax)
         self.figure_ = ax.figure
         self.lines_ = {}
@@ -115,6 +117,7 @@ class TrainingCurveDisplay:
             if key in rows[0]:
                 (self.lines_[key],) = ax.plot(x, [r[key] for r in rows], marker="o", label=label)
         ax.set_xlabel(x_key)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("loss")
         self.ax_score_ = None
         scores = [key for key in _SCORES if key in rows[0]]

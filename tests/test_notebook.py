@@ -14,8 +14,11 @@ from sklearn.pipeline import make_pipeline
 
 import sktransformers
 from sktransformers import (
+    AdapterClassifier,
+    FullFinetuneClassifier,
     InContextClassifier,
     LoRAClassifier,
+    PromptTunedClassifier,
     TransformerFeatureClassifier,
     _progress,
     load,
@@ -119,8 +122,22 @@ def test_fitted_estimator_shows_a_summary_card(tiny_bert, binary_data):
     assert "cpu, auto (float32)" in html
     best = est.history_.best()
     assert f"{len(est.history_)} of 2 epochs; best validation loss {best['valid_loss']:.4f}" in html
-    trained = sum(t.numel() * 4 for t in est.trained_state_.values())
-    assert f"{trained / 1000:.1f} kB" in html
+    assert "saved weights (about)" in html
+
+
+@pytest.mark.parametrize("cls", [LoRAClassifier, PromptTunedClassifier, AdapterClassifier,
+                                 FullFinetuneClassifier])
+def test_card_size_is_what_save_writes_as_weights(cls, tiny_bert, binary_data, tmp_path):
+    from sktransformers._repr import _artifact_bytes, summary
+
+    X, y = binary_data
+    est = cls(model=tiny_bert, max_epochs=1, verbose=0, random_state=0).fit(X, y)
+    files = list(est.save(tmp_path / "m").rglob("*.safetensors"))
+    # a safetensors file is an 8-byte length, a JSON header of that length, then the data
+    data = sum(p.stat().st_size - 8 - int.from_bytes(p.read_bytes()[:8], "little") for p in files)
+    estimate = _artifact_bytes(est)
+    assert estimate == data
+    assert summary(est)["saved weights (about)"] == f"{estimate / 1000:.1f} kB"
 
 
 def test_card_of_frozen_features_has_no_training_line(tiny_bert, binary_data):
