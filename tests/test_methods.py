@@ -143,12 +143,18 @@ def test_class_weight_balanced_runs_on_imbalanced_data(tiny_bert):
     assert balanced.predict_proba(X)[:, 0].mean() > plain
 
 
-def test_verbose_levels(tiny_bert, binary_data, capsys):
+def test_verbose_levels(tiny_bert, binary_data, capsys, monkeypatch):
+    from sktransformers import _progress
+
     make("full", tiny_bert, verbose=0).fit(*binary_data)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+    make("full", tiny_bert, verbose=1).fit(*binary_data)  # not a terminal: nothing
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    monkeypatch.setattr(_progress, "interactive", lambda: True)
     make("full", tiny_bert, verbose=1).fit(*binary_data)
     out = capsys.readouterr()
-    assert "train_loss" not in out.out and "it/s" in out.err  # the bar renders to stderr
+    assert "train_loss" not in out.out and "batch/s" in out.err  # the bar renders to stderr
     make("full", tiny_bert, verbose=2).fit(*binary_data)
     assert "train_loss" in capsys.readouterr().out

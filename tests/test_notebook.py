@@ -80,6 +80,18 @@ def test_verbose_2_logs_every_epoch_even_without_a_terminal(tiny_bert, binary_da
     assert "LoRAClassifier" in err
 
 
+def test_a_jupyter_kernel_counts_as_watched(monkeypatch):
+    import types
+
+    kernel = types.SimpleNamespace(kernel=object())
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: kernel))
+    assert _progress.interactive() and _progress.show_progress(1)
+    plain_ipython = types.SimpleNamespace(kernel=None)  # a terminal IPython: its stderr decides
+    monkeypatch.setitem(sys.modules, "IPython",
+                        types.SimpleNamespace(get_ipython=lambda: plain_ipython))
+    assert _progress.interactive() == sys.stderr.isatty()
+
+
 def test_progress_rule():
     assert not _progress.show_progress(0)
     assert _progress.show_progress(2)
