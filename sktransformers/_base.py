@@ -233,7 +233,7 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
             desc=type(self).__name__,
         )
 
-    def export_onnx(self, path):
+    def export_onnx(self, path, *, quantize=None):
         """Export the fitted model for ONNX Runtime: ``model.onnx``, ``tokenizer.json``
         and ``onnx_config.json`` in the folder ``path``.
 
@@ -248,6 +248,9 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         ----------
         path : str or path
             A new or empty folder.
+        quantize : {None, "int8"}, default=None
+            ``"int8"``: ONNX Runtime's dynamic int8 quantisation of the exported
+            graph (weights per channel), the fastest CPU prediction we measured.
 
         Returns
         -------
@@ -255,7 +258,7 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         """
         from ._onnx import export_onnx
 
-        return export_onnx(self, path)
+        return export_onnx(self, path, quantize)
 
     def _outputs(self, X) -> np.ndarray:
         """The fitted model's raw outputs (logits or standardised values) for ``X``."""

@@ -20,6 +20,7 @@ whose pooling spans several rows of the batch, do not.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -83,8 +84,14 @@ def _configured_tokenizer(tokenizer, max_length: int):
     return backend
 
 
-def export_onnx(estimator, path) -> Path:
-    """Write the fitted ``estimator`` as an ONNX model folder at ``path`` (see module doc)."""
+def export_onnx(estimator, path, quantize=None) -> Path:
+    """Write the fitted ``estimator`` as an ONNX model folder at ``path`` (see module doc).
+
+    ``quantize="int8"`` replaces ``model.onnx`` by ONNX Runtime's dynamic int8
+    quantisation of it (weights per channel, activations per batch).
+    """
+    if quantize not in (None, "int8"):
+        raise ValueError(f"quantize={quantize!r} must be None or 'int8'.")
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "task_")
@@ -121,9 +128,23 @@ def export_onnx(estimator, path) -> Path:
         raise
     finally:
         quiet.setLevel(level)
+    if quantize == "int8":
+        _quantize_int8(out / "model.onnx")
     _configured_tokenizer(tokenizer, max_length).save(str(out / "tokenizer.json"))
-    (out / "onnx_config.json").write_text(json.dumps(_config(estimator, max_length), indent=2))
+    config = {**_config(estimator, max_length), "quantize": quantize}
+    (out / "onnx_config.json").write_text(json.dumps(config, indent=2))
     return out
+
+
+def _quantize_int8(model: Path) -> None:
+    """ONNX Runtime's dynamic int8 quantisation of ``model``, in place."""
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise ImportError(f"quantize='int8' needs onnxruntime: {ONNX_EXTRA}.") from exc
+    staged = model.with_name("model.int8.onnx")
+    quantize_dynamic(str(model), str(staged), per_channel=True, weight_type=QuantType.QInt8)
+    staged.replace(model)
 
 
 def _config(estimator, max_length) -> dict:
@@ -140,11 +161,13 @@ def _config(estimator, max_length) -> dict:
     return config
 
 
-def predict_with_onnx_runtime(folder, texts) -> np.ndarray:
+def predict_with_onnx_runtime(folder, texts, *, batch_size=32) -> np.ndarray:
     """Probabilities (or values) for ``texts`` from an exported folder, with ONNX Runtime.
 
     Uses only ``onnxruntime``, ``tokenizers`` and numpy: this is what a service
-    without torch does. Text pairs are given as ``(a, b)`` tuples.
+    without torch does. Text pairs are given as ``(a, b)`` tuples. Texts run
+    longest first in batches padded to their own longest text, as
+    ``predict_proba`` does; the session is built once per folder and reused.
 
     Parameters
     ----------
@@ -152,22 +175,48 @@ def predict_with_onnx_runtime(folder, texts) -> np.ndarray:
         What ``export_onnx`` wrote (``model.onnx``, ``tokenizer.json``).
     texts : list of str or of (str, str)
         Texts, or text pairs.
+    batch_size : int, default=32
+        Texts per call of the ONNX session.
 
     Returns
     -------
     outputs : ndarray of shape (n_texts, n_outputs)
         Class (or label) probabilities; for regressors, predicted values.
     """
+    model = Path(folder) / "model.onnx"
+    session, tokenizer, pad_id = _runtime(str(model.resolve()), model.stat().st_mtime_ns)
+    encodings = tokenizer.encode_batch(list(texts))
+    wanted = {i.name for i in session.get_inputs()}
+    fields = [(name, attr, fill) for name, attr, fill in (
+        ("input_ids", "ids", pad_id), ("attention_mask", "attention_mask", 0),
+        ("token_type_ids", "type_ids", 0)) if name in wanted]
+    order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+    out = None
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = len(encodings[rows[0]].ids)  # the longest of the batch
+        feed = {}
+        for name, attr, fill in fields:
+            batch = np.full((len(rows), width), fill, dtype=np.int64)
+            for i, row in enumerate(rows):
+                values = getattr(encodings[row], attr)
+                batch[i, : len(values)] = values
+            feed[name] = batch
+        result = session.run(None, feed)[0]
+        if out is None:
+            out = np.empty((len(encodings), result.shape[1]), dtype=result.dtype)
+        out[rows] = result
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _runtime(model_path: str, mtime_ns: int):
+    """The session, an unpadded tokenizer and the pad id of one exported model file."""
     import onnxruntime
     from tokenizers import Tokenizer
 
-    folder = Path(folder)
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    session = onnxruntime.InferenceSession(str(folder / "model.onnx"),
-                                           providers=["CPUExecutionProvider"])
-    encodings = tokenizer.encode_batch(list(texts))
-    columns = {"input_ids": [e.ids for e in encodings],
-               "attention_mask": [e.attention_mask for e in encodings],
-               "token_type_ids": [e.type_ids for e in encodings]}
-    wanted = [i.name for i in session.get_inputs()]
-    return session.run(None, {n: np.array(columns[n], dtype=np.int64) for n in wanted})[0]
+    session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_file(str(Path(model_path).with_name("tokenizer.json")))
+    pad_id = (tokenizer.padding or {}).get("pad_id", 0)
+    tokenizer.no_padding()  # batches are padded to their own longest text
+    return session, tokenizer, pad_id

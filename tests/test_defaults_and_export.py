@@ -147,6 +147,33 @@ def test_onnx_export_runs_in_onnx_runtime_alone(tiny_bert, tmp_path, name):
     np.testing.assert_allclose(got.reshape(expected.shape), expected, atol=1e-4)
 
 
+def test_onnx_runtime_batches_by_length_and_keeps_the_order(tiny_bert, tmp_path):
+    est = make("lora", tiny_bert).fit(X, Y)
+    folder = est.export_onnx(tmp_path / "m")
+    texts = ["x", "an awful, awful film with a long and winding plot", "great", "bad film",
+             "the plot was dull and the actor was worse", "fine", "a good story"]
+    small = predict_with_onnx_runtime(folder, texts, batch_size=2)
+    np.testing.assert_allclose(small, est.predict_proba(texts), atol=1e-4)
+    np.testing.assert_allclose(small, predict_with_onnx_runtime(folder, texts), atol=1e-6)
+
+
+def test_onnx_int8_export_runs_its_linear_layers_in_int8(tiny_bert, tmp_path):
+    import json
+
+    import onnx
+
+    est = make("full", tiny_bert).fit(X, Y)
+    int8 = est.export_onnx(tmp_path / "int8", quantize="int8")
+    ops = {node.op_type for node in onnx.load(str(int8 / "model.onnx")).graph.node}
+    assert "MatMulInteger" in ops  # the linear layers run in int8
+    assert json.loads((int8 / "onnx_config.json").read_text())["quantize"] == "int8"
+    got = predict_with_onnx_runtime(int8, X)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(got, est.predict_proba(X), atol=0.05)
+    with pytest.raises(ValueError, match="quantize"):
+        est.export_onnx(tmp_path / "bad", quantize="int4")
+
+
 def test_onnx_export_of_pairs_and_multilabel(tiny_bert, tmp_path):
     pairs = [(a, b) for a, b in zip(X, X[::-1], strict=True)]
     clf = make("lora", tiny_bert).fit(pairs, Y)

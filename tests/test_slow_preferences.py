@@ -86,6 +86,7 @@ def test_reward_model_on_polite_pref(polite_reward_model):
     assert accuracy >= 0.95
 
 
+@pytest.mark.extended  # 5 minutes: run with `pytest -m extended` (left out of CI for time)
 def test_reward_model_on_hh_rlhf_harmless():
     """Default settings on a seeded 800-pair sample (all 1,842 pairs take 12 CPU-minutes)."""
     train = load("hh_rlhf_harmless", "train").sample(800, random_state=0)
@@ -129,6 +130,7 @@ def test_dpo_on_polite_pref(polite_dpo, polite_reward_model):
     assert win_rate >= 0.70
 
 
+@pytest.mark.extended  # 6 minutes: run with `pytest -m extended` (left out of CI for time)
 def test_rloo_raises_the_reward_of_held_out_generations(polite_reward_model):
     pytest.importorskip("trl")
     from sklearn.frozen import FrozenEstimator
