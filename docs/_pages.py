@@ -26,13 +26,12 @@ def write_example_pages(source: Path, target: Path) -> None:
         dest = target / page.name
         if not dest.exists() or dest.read_bytes() != page.read_bytes():
             shutil.copy(page, dest)  # unchanged files keep their time: no rebuild
-    index = ["# Examples", "",
-             "Notebooks stored as MyST Markdown in `examples/`, executed on every docs "
-             "build and by the slow tests, on the packaged models and data. Each runs in "
-             "under three CPU-minutes on a laptop-class CPU; open one in Jupyter with "
-             "`jupytext` or read it here with its outputs.", "",
-             "```{toctree}", ":maxdepth: 1", "", *EXAMPLES, "```", ""]
-    _write_if_changed(target / "index.md", "\n".join(index))
+    _write_index(target, "Examples",
+                 "Notebooks stored as MyST Markdown in `examples/`, executed on every docs "
+                 "build and by the slow tests, on the packaged models and data. Each runs "
+                 "in under three CPU-minutes on 2 CPU cores (the slow test asserts it); "
+                 "open one in Jupyter with `jupytext` or read it here with its outputs.",
+                 EXAMPLES)
 
 
 def write_benchmark_pages(results: Path, target: Path) -> None:
@@ -54,14 +53,18 @@ def write_benchmark_pages(results: Path, target: Path) -> None:
             if (results / f"{plot}.png").exists():
                 lines += [f"![{plot}]({rel / (plot + '.png')})", ""]
         _write_if_changed(target / f"{name}.md", "\n".join(lines))
-    index = ["# Benchmarks", "",
-             "Every result committed under `benchmarks/results/`, with its plot and the "
-             "command that reproduced it. Each benchmark runs our code and the established "
-             "alternative side by side in one process, alternating runs, and reports "
-             "medians and ratios: the machines are noisy. Measured on 2 CPU cores unless "
-             "the page says otherwise.", "",
-             "```{toctree}", ":maxdepth: 1", "", *names, "```", ""]
-    _write_if_changed(target / "index.md", "\n".join(index))
+    _write_index(target, "Benchmarks",
+                 "Every result committed under `benchmarks/results/`, with its plot and the "
+                 "command that reproduced it. Each benchmark runs our code and the "
+                 "established alternative side by side in one process, alternating runs, "
+                 "and reports medians and ratios: the machines are noisy. Measured on 2 "
+                 "CPU cores unless the page says otherwise.", names)
+
+
+def _write_index(target: Path, title: str, intro: str, pages: list[str]) -> None:
+    """``target/index.md``: a title, a paragraph and a toctree of ``pages``."""
+    lines = [f"# {title}", "", intro, "", "```{toctree}", ":maxdepth: 1", "", *pages, "```", ""]
+    _write_if_changed(target / "index.md", "\n".join(lines))
 
 
 def _write_if_changed(path: Path, text: str) -> None:
