@@ -126,6 +126,23 @@ def test_int8_copy_is_neither_pickled_nor_kept_across_fits(tiny_bert):
     assert "_int8" not in vars(est)
 
 
+def test_int8_weights_are_packed_for_onednn_where_the_cpu_has_vnni(monkeypatch, tiny_bert):
+    import torch
+
+    from sktransformers import _device
+
+    before = torch.backends.quantized.engine
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: False, raising=False)
+    assert _device.int8_engine() == before
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: True, raising=False)
+    if "onednn" in torch.backends.quantized.supported_engines:
+        assert _device.int8_engine() == "onednn"
+    est = make("full", tiny_bert, precision="int8").fit(X, Y)
+    np.testing.assert_allclose(est.predict_proba(X), est.set_params(precision="fp32")
+                               .predict_proba(X), atol=0.05)
+    assert torch.backends.quantized.engine == before  # the global setting is restored
+
+
 def test_int8_is_refused_off_the_cpu_and_for_language_models(tiny_bert):
     from sklearn.utils._param_validation import InvalidParameterError
 
@@ -157,15 +174,20 @@ def test_onnx_runtime_batches_by_length_and_keeps_the_order(tiny_bert, tmp_path)
     np.testing.assert_allclose(small, predict_with_onnx_runtime(folder, texts), atol=1e-6)
 
 
-def test_onnx_int8_export_runs_its_linear_layers_in_int8(tiny_bert, tmp_path):
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_onnx_int8_export_runs_its_linear_layers_in_int8(tiny_bert, tmp_path, name):
     import json
 
     import onnx
 
-    est = make("full", tiny_bert).fit(X, Y)
+    est = make(name, tiny_bert).fit(X, Y)
     int8 = est.export_onnx(tmp_path / "int8", quantize="int8")
     ops = {node.op_type for node in onnx.load(str(int8 / "model.onnx")).graph.node}
     assert "MatMulInteger" in ops  # the linear layers run in int8
+    # attention was traced as plain products for the export only; the estimator keeps SDPA
+    kept = {part.config._attn_implementation for part in est.module_.modules()
+            if hasattr(part, "set_attn_implementation")}
+    assert "eager" not in kept
     assert json.loads((int8 / "onnx_config.json").read_text())["quantize"] == "int8"
     got = predict_with_onnx_runtime(int8, X)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
