@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from joblib import parallel_config
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.utils.class_weight import compute_sample_weight
@@ -33,18 +32,6 @@ from ._validation import check_labels, check_multilabel, check_regression_target
 #: on 200-text samples of SST-2, TREC and the tweets (3 seeds each) it moved by -4.6
 #: to +2.8 points, -0.2 on average.
 PROBE_CS = (0.3, 1.0, 3.0, 10.0, 30.0)
-
-
-def _simplest_within_tolerance(cv_results, tolerance=1e-3) -> int:
-    """The smallest ``C`` whose mean CV score is within ``tolerance`` of the best.
-
-    Near-ties are broken towards stronger regularisation, so features that differ
-    in the last bits (another thread count, another process) choose the same ``C``.
-    """
-    scores = np.asarray(cv_results["mean_test_score"])
-    Cs = np.asarray(cv_results["param_C"], dtype=float)
-    close = np.flatnonzero(scores >= scores.max() - tolerance)
-    return int(close[np.argmin(Cs[close])])
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -96,13 +83,9 @@ class SingleLabel:
         """
         model = LogisticRegression(max_iter=1000)
         if np.bincount(np.unique(targets, return_inverse=True)[1]).min() >= 3:
-            search = GridSearchCV(model, {"C": PROBE_CS}, scoring="neg_log_loss",
-                                  cv=StratifiedKFold(3), refit=_simplest_within_tolerance)
-            # in this process: nested in a search on a Dask cluster, joblib's dask
-            # backend took these fits too, and the cluster's scores then differed from
-            # the same search run locally (tests/test_distributed.py)
-            with parallel_config(backend="sequential"):
-                model = search.fit(features, targets, sample_weight=weights).best_estimator_
+            model = GridSearchCV(model, {"C": PROBE_CS}, scoring="neg_log_loss",
+                                 cv=StratifiedKFold(3)).fit(
+                features, targets, sample_weight=weights).best_estimator_
         else:
             model.fit(features, targets, sample_weight=weights)
         coef, bias = model.coef_, model.intercept_
