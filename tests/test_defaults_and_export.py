@@ -6,12 +6,9 @@ import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from sktransformers import TransformerEmbedder, predict_with_onnx_runtime
 from sktransformers._modules import pool
-from sktransformers._tasks import PROBE_CS, SingleLabel
 
 from estimators import CLASSIFIERS, TRAINABLE, TRAINABLE_REGRESSORS, make
 
@@ -39,31 +36,12 @@ def test_probe_head_starts_as_logistic_regression_on_frozen_features(tiny_bert, 
     _untrained(monkeypatch, name)
     est = make(name, tiny_bert).fit(X, Y)
     Z = _features(tiny_bert, X)
-    lr = GridSearchCV(LogisticRegression(max_iter=1000), {"C": PROBE_CS}, cv=StratifiedKFold(3),
-                      scoring="neg_log_loss").fit(Z, np.unique(Y, return_inverse=True)[1])
-    lr = lr.best_estimator_
+    lr = LogisticRegression(max_iter=1000).fit(Z, np.unique(Y, return_inverse=True)[1])
     weight = est.module_.head[-1].weight.detach().numpy()
     # two classes: the binary model's logit, split evenly between the two outputs
     np.testing.assert_allclose(weight[1] - weight[0], lr.coef_[0], rtol=1e-4, atol=1e-6)
     if name in ("head", "lora", "adapter", "full"):  # these start from the frozen encoder
         np.testing.assert_allclose(est.predict_proba(X), lr.predict_proba(Z), atol=1e-5)
-
-
-def test_probe_chooses_its_regularisation_so_a_rare_class_is_predicted():
-    rng = np.random.default_rng(0)
-    y = (rng.random(200) < 0.13).astype(np.int64)  # 13% of one class, as the spam set
-    Z = rng.normal(size=(200, 16))
-    Z[:, 0] += 3.0 * y
-    Z /= np.linalg.norm(Z, axis=1, keepdims=True)  # unit vectors, as normalize=True gives
-    at_c1 = balanced_accuracy_score(y, LogisticRegression().fit(Z, y).predict(Z))  # 0.73
-    weight, bias = SingleLabel().linear_probe(Z, y, np.ones(len(y)))
-    predicted = (Z @ weight.T + bias).argmax(axis=1)
-    assert balanced_accuracy_score(y, predicted) > max(0.9, at_c1 + 0.15)
-    few = np.r_[np.zeros(30, dtype=np.int64), 1, 1]  # a class of 2 texts: C=1, no CV
-    weight, bias = SingleLabel().linear_probe(Z[:32], few, np.ones(32))
-    np.testing.assert_allclose(weight[1] - weight[0],
-                               LogisticRegression(max_iter=1000).fit(Z[:32], few).coef_[0],
-                               rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["lora", "head"])
