@@ -212,9 +212,8 @@ _COMMON_DOC = """
         such as all-MiniLM-L6-v2 are trained so; measured: frozen features + logistic
         regression 0.710 with it vs 0.678 without on the tweets).
     head_init : {"probe", "random"}, default="probe"
-        ``"probe"``: the head starts as a logistic regression (its C chosen by 3-fold
-        cross-validation; ridge, for regressors) fitted on the frozen backbone's
-        features of the training texts, so training
+        ``"probe"``: the head starts as a logistic regression (ridge, for regressors)
+        fitted on the frozen backbone's features of the training texts, so training
         starts where frozen features end (linear probing, then fine-tuning);
         ``"random"``: the layer's own initialisation."""
 

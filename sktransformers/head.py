@@ -90,8 +90,7 @@ _DOC = """
         Scale each text's vector to unit length before the head.
     head_init : {"probe", "random"}, default="probe"
         ``"probe"`` (linear heads, ``head_hidden=()``): the output layer starts as a
-        logistic regression (its C chosen by 3-fold cross-validation; ridge, for
-        regressors) fitted on the same features;
+        logistic regression (ridge, for regressors) fitted on the same features;
         ``"random"``: its own initialisation.
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
         ``"auto"`` picks cuda, then mps, then cpu.
