@@ -92,8 +92,10 @@ def _slopes(table) -> dict:
 
 
 def _plot(ax, table):
+    colours = {m: f"C{k}" for k, m in enumerate(table.method.unique())}  # one per method
     for (method, phase), part in table.groupby(["method", "phase"], sort=False):
-        ax.loglog(part.n_texts, part.seconds, marker="o", ls="-" if phase == "fit" else "--",
+        ax.loglog(part.n_texts, part.seconds, marker="o" if phase == "fit" else "s",
+                  ls="-" if phase == "fit" else "--", color=colours[method],
                   label=f"{method} {phase} (slope {part.slope.iloc[0]:.2f})")
     n = np.array(sorted(table.n_texts.unique()))
     ax.loglog(n, table.seconds.min() * n / n[0], color="grey", lw=0.6, ls=":",
