@@ -66,7 +66,9 @@ def _sample(name: str, seed: int):
 #: texts with 13% spam, prompt tuning's 3 default epochs (21 optimizer steps) reach a
 #: balanced accuracy of 0.636 (seed 0; target 0.65), and LoRA 0.930 accuracy against
 #: a 0.885 majority (seed 2; target 0.935). Not collapses (both predict both classes),
-#: but below the bar: issue 11 stays open on it.
+#: but below the bar: issue 11 stays open on it. Cause: the probe head (C=1 on unit
+#: vectors) under-fits the rare class; a cross-validated C fixed both runs but cost
+#: full fine-tuning and adapters more elsewhere (docs/design.md, "Tried and not kept").
 KNOWN_WEAK = {("prompt", "spam"), ("lora", "spam")}
 
 
