@@ -177,7 +177,8 @@ def int8_engine() -> str:
     The packed weights keep their library, whatever the global engine is when the
     model runs. On SST-2 prediction (2 cores with VNNI and AMX) oneDNN's int8
     linear layers made the whole prediction 1.85x fp32 against 1.74x for the
-    default ``x86`` engine (same run; benchmarks/results/int8_onnx.md).
+    default ``x86`` engine (full fine-tune, medians of 5 alternating runs in one
+    process; a one-off comparison, not a committed benchmark).
     """
     engines = torch.backends.quantized.supported_engines
     vnni = getattr(torch.cpu, "_is_vnni_supported", lambda: False)()
