@@ -207,7 +207,8 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         ``head_init="probe"``: a linear model fitted on the frozen backbone's pooled
         features of the training part (linear probing, then fine-tuning: Kumar et
         al. 2022), so training starts where frozen features + logistic regression
-        end; the features come from the embedding cache when it holds them.
+        end; the features come from the embedding cache when it holds them. Its
+        classes are balanced unless ``class_weight`` is set.
         ``"random"``: the layer's own initialisation and the task's prior bias.
         """
         if self.head_init != "probe":
@@ -221,7 +222,10 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
                 verbose=self.verbose, stride=self._stride(), chunk_pooling=self.chunk_pooling,
                 pair_encoding=self.pair_encoding, normalize=self.normalize)
         probe_weights = weights[rows] / max(float(weights[rows].mean()), 1e-12)  # scale-free
-        weight, bias = task.linear_probe(features, targets[rows], probe_weights)
+        # the probe is only a starting point: its classes are balanced unless the user
+        # weighted them (training then minimises the loss as the user asked)
+        balanced = getattr(self, "class_weight", None) is None
+        weight, bias = task.linear_probe(features, targets[rows], probe_weights, balanced)
         return {"weight": weight, "bias": bias}
 
     def _train_config(self, device, dtype) -> TrainConfig:

@@ -64,13 +64,18 @@ class SingleLabel:
         """Bias of the output layer at the start (``None``: the layer's own init)."""
         return None
 
-    def linear_probe(self, features, targets, weights):
+    def linear_probe(self, features, targets, weights, balanced=False):
         """Weights ``(n_outputs, dim)`` and bias of a linear model fitted on ``features``.
 
         A multinomial logistic regression (two classes: the binary model's logit
         split evenly between two outputs, so their softmax is its probability).
+        ``balanced=True`` weights each class by its inverse frequency: at C=1 on unit
+        vectors an unweighted probe under-fits a rare class (on 200 SMS texts with
+        13% spam its balanced accuracy was 0.62-0.78 over three seeds), and training
+        then starts from a head that almost never predicts it.
         """
-        model = LogisticRegression(max_iter=1000).fit(features, targets, sample_weight=weights)
+        model = LogisticRegression(max_iter=1000, class_weight="balanced" if balanced else None)
+        model.fit(features, targets, sample_weight=weights)
         coef, bias = model.coef_, model.intercept_
         if coef.shape[0] == 1:
             coef, bias = np.vstack([-coef, coef]) / 2, np.array([-bias[0], bias[0]]) / 2
@@ -122,8 +127,10 @@ class MultiLabel(SingleLabel):
         rate = np.clip(targets.mean(axis=0), 1e-3, 1 - 1e-3)
         return np.log(rate / (1 - rate))
 
-    def linear_probe(self, features, targets, weights):
-        """One logistic regression per label; a label seen only one way keeps its prior."""
+    def linear_probe(self, features, targets, weights, balanced=False):
+        """One logistic regression per label; a label seen only one way keeps its prior.
+
+        ``balanced`` is ignored: each label's rarity is in its prior bias."""
         coef = np.zeros((targets.shape[1], features.shape[1]))
         bias = self.initial_bias(targets)
         for j in range(targets.shape[1]):
@@ -182,9 +189,10 @@ class Regression:
     def initial_bias(self, targets):
         return None
 
-    def linear_probe(self, features, targets, weights):
+    def linear_probe(self, features, targets, weights, balanced=False):
         """Ridge regression on the standardised targets, its penalty chosen by
-        leave-one-out cross-validation (as :class:`TransformerFeatureRegressor`)."""
+        leave-one-out cross-validation (as :class:`TransformerFeatureRegressor`);
+        ``balanced`` is ignored (there are no classes)."""
         model = RidgeCV(alphas=np.logspace(-2, 3, 11)).fit(features, targets,
                                                            sample_weight=weights)
         return np.atleast_2d(model.coef_), np.atleast_1d(model.intercept_)

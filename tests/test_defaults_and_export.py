@@ -44,6 +44,28 @@ def test_probe_head_starts_as_logistic_regression_on_frozen_features(tiny_bert, 
         np.testing.assert_allclose(est.predict_proba(X), lr.predict_proba(Z), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["head", "lora"])
+def test_probe_balances_classes_unless_the_user_weights_them(tiny_bert, monkeypatch, name):
+    """A rare class: the probe is a class-balanced logistic regression, except when
+    ``class_weight`` is given, which then weights the probe as it weights the loss."""
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    _untrained(monkeypatch, name)
+    y = np.array(["neg"] * 20 + ["pos"] * 4)
+    Z, codes = _features(tiny_bert, X), (y == "pos").astype(int)
+    balanced = LogisticRegression(max_iter=1000, class_weight="balanced").fit(Z, codes)
+    plain = LogisticRegression(max_iter=1000).fit(Z, codes)
+    assert not np.allclose(balanced.coef_, plain.coef_, atol=1e-3)  # the data can tell
+    est = make(name, tiny_bert).fit(X, y)
+    np.testing.assert_allclose(est.predict_proba(X), balanced.predict_proba(Z), atol=1e-5)
+    user = {"neg": 1.0, "pos": 2.0}
+    weights = compute_sample_weight(user, y)
+    weighted = LogisticRegression(max_iter=1000).fit(Z, codes,
+                                                     sample_weight=weights / weights.mean())
+    est = make(name, tiny_bert, class_weight=user).fit(X, y)
+    np.testing.assert_allclose(est.predict_proba(X), weighted.predict_proba(Z), atol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["lora", "head"])
 def test_probe_heads_for_multilabel_and_regression(tiny_bert, monkeypatch, name):
     _untrained(monkeypatch, name)
