@@ -154,21 +154,45 @@ def int8_copy(module: torch.nn.Module) -> torch.nn.Module:
     quantised on the fly, per batch (``torch.ao.quantization.quantize_dynamic``). A
     model with an ``encoder`` and a head keeps its head in fp32. Measured on SST-2
     (LoRA): per-tensor scales lost 1.9 points of accuracy, per-channel scales with an
-    fp32 head 0.6.
+    fp32 head 0.6. Where the weights are packed for oneDNN, activations use all 8
+    bits (:class:`FullRangeDynamicLinear`).
     """
     import copy
 
     from torch.ao.quantization import per_channel_dynamic_qconfig
 
     spec = {torch.nn.Linear: per_channel_dynamic_qconfig}
+    engine = int8_engine()
+    mapping = {torch.nn.Linear: FullRangeDynamicLinear} if engine == "onednn" else None
     quantized = copy.deepcopy(module).eval()
-    with warnings.catch_warnings(), _quantized_engine(int8_engine()):
+    with warnings.catch_warnings(), _quantized_engine(engine):
         warnings.simplefilter("ignore")  # torch announces the API's move to torchao
-        if hasattr(quantized, "encoder"):
-            quantized.encoder = torch.ao.quantization.quantize_dynamic(
-                quantized.encoder, spec, dtype=torch.qint8)
-            return quantized
-        return torch.ao.quantization.quantize_dynamic(quantized, spec, dtype=torch.qint8)
+        target = quantized.encoder if hasattr(quantized, "encoder") else quantized
+        target = torch.ao.quantization.quantize_dynamic(target, spec, dtype=torch.qint8,
+                                                        mapping=mapping)
+    if hasattr(quantized, "encoder"):
+        quantized.encoder = target
+        return quantized
+    return target
+
+
+class FullRangeDynamicLinear(torch.ao.nn.quantized.dynamic.Linear):
+    """A dynamically quantised linear layer whose activations use all 8 bits.
+
+    torch's layer quantises activations to 7 bits (``reduce_range=True``) so that x86
+    kernels summing products in 16 bits cannot overflow. oneDNN on a CPU with VNNI
+    sums in 32 bits, so :func:`int8_copy` uses this layer there. On SST-2 prediction
+    (2 cores with VNNI) it halved the mean change in probability from fp32 (LoRA
+    0.038 -> 0.019, full fine-tune 0.043 -> 0.022) and the accuracy lost to int8
+    (LoRA 1.7 -> 0.3 points, full 1.3 -> 0.5), at the same speed.
+    """
+
+    def forward(self, x):
+        packed = self._packed_params._packed_params
+        return torch.ops.quantized.linear_dynamic(x, packed, reduce_range=False).to(x.dtype)
+
+    def _get_name(self):
+        return "FullRangeDynamicQuantizedLinear"
 
 
 def int8_engine() -> str:

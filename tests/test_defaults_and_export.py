@@ -165,6 +165,28 @@ def test_int8_weights_are_packed_for_onednn_where_the_cpu_has_vnni(monkeypatch, 
     assert torch.backends.quantized.engine == before  # the global setting is restored
 
 
+def test_int8_activations_use_all_8_bits_where_weights_are_packed_for_onednn(monkeypatch):
+    import torch
+
+    from sktransformers import _device
+
+    torch.manual_seed(0)
+    model, x = torch.nn.Sequential(torch.nn.Linear(64, 64)), torch.randn(256, 64)
+    monkeypatch.setattr(_device, "int8_engine", lambda: torch.backends.quantized.engine)
+    seven = _device.int8_copy(model)  # torch's layer: 7-bit activations
+    assert type(seven[0]) is torch.ao.nn.quantized.dynamic.Linear
+    if "onednn" not in torch.backends.quantized.supported_engines:
+        return
+    monkeypatch.setattr(_device, "int8_engine", lambda: "onednn")
+    full = _device.int8_copy(model)
+    assert isinstance(full[0], _device.FullRangeDynamicLinear)
+    with torch.no_grad():
+        error = {name: float((q(x) - model(x)).abs().mean())
+                 for name, q in (("seven", seven), ("full", full))}
+    if getattr(torch.cpu, "_is_vnni_supported", lambda: False)():  # int8_engine's condition
+        assert error["full"] < 0.7 * error["seven"], error  # one bit more: about half
+
+
 def test_int8_is_refused_off_the_cpu_and_for_language_models(tiny_bert):
     from sklearn.utils._param_validation import InvalidParameterError
 
