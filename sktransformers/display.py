@@ -227,18 +227,51 @@ class CompareDisplay:
         self.figure_ = ax.figure
         sizes = 30 + 40 * np.log10(results.trainable_params.clip(lower=1))
         self.scatter_ = ax.scatter(results.fit_s, results[metric], s=sizes, alpha=0.6)
-        # neighbours in fit time take turns at four heights around their point, so the
-        # labels of a cluster of similar methods do not print over each other
-        heights = (6, -14, 18, -26)
         self.annotations_ = {}
-        for i, (_, row) in enumerate(results.sort_values("fit_s").iterrows()):
+        for _, row in results.iterrows():
             self.annotations_[row.method] = ax.annotate(
                 f"{row.method} ({row.trainable_params:,})", (row.fit_s, row[metric]),
-                textcoords="offset points", xytext=(6, heights[i % 4]), fontsize=8,
+                textcoords="offset points", xytext=(8, -3), fontsize=8,
                 arrowprops={"arrowstyle": "-", "lw": 0.4, "alpha": 0.5})
         ax.set_xscale("log")
         ax.set_xlabel("fit time (s, log scale)")
         ax.set_ylabel(f"test {metric}")
         ax.set_title(self.title or f"{metric} vs fit time (area ~ trainable parameters)")
         ax.grid(alpha=0.3)
+        _separate_labels(ax, list(self.annotations_.values()))
         return self
+
+
+def _separate_labels(ax, annotations, step=3.0, tries=60):
+    """Move labels down (then up) from their point until none overlaps another.
+
+    Methods of similar cost and score cluster (the adapted encoders on the tweets
+    lie within 10 s and 2 points), so labels placed beside their points print over
+    each other; a leader line joins each moved label to its point. A label that
+    would leave the axes on the right goes to the left of its point. Placement is
+    measured on the axes as they will be drawn (their limits are fixed first).
+    """
+    from matplotlib.text import Text
+
+    ax.autoscale_view()
+    ax.set_xlim(*ax.get_xlim())
+    ax.set_ylim(*ax.get_ylim())
+    right = ax.get_window_extent().x1
+
+    def text_box(label):  # the text alone, not its leader line
+        label.get_window_extent()  # places the text for the axes as they are now
+        return Text.get_window_extent(label)
+
+    placed = []
+    for label in sorted(annotations, key=lambda a: -a.xy[1]):  # top to bottom
+        x, y = label.get_position()
+        if text_box(label).x1 > right:
+            x = -x
+            label.set_horizontalalignment("right")
+        for k in range(tries):
+            offset = step * ((k + 1) // 2) * (-1 if k % 2 else 1)  # 0, -3, +3, -6, ...
+            label.set_position((x, y + offset))
+            box = text_box(label)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(box)

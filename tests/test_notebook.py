@@ -253,6 +253,27 @@ def test_compare_display_places_each_method(tmp_path):
     plt.close("all")
 
 
+def test_compare_display_labels_of_a_cluster_do_not_overlap():
+    """The tweets' adapted encoders: five methods within 10 s and 2 points."""
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    results = pd.DataFrame({
+        "method": ["tfidf", "feature", "head", "full", "lora", "adapter", "prompt", "prefix"],
+        "accuracy": [0.666, 0.710, 0.704, 0.718, 0.714, 0.706, 0.700, 0.698],
+        "fit_s": [0.1, 3.2, 1.3, 22.3, 19.7, 17.2, 26.4, 21.7],
+        "trainable_params": [7308, 1155, 1155, 22714371, 74883, 227235, 8835, 652547]})
+    display = CompareDisplay.from_results(results)
+    display.figure_.canvas.draw()
+    boxes = {name: Text.get_window_extent(label)
+             for name, label in display.annotations_.items()}
+    clashes = [(a, b) for a in boxes for b in boxes if a < b and boxes[a].overlaps(boxes[b])]
+    assert not clashes
+    figure = display.figure_.bbox
+    assert all(figure.x0 <= box.x0 and box.x1 <= figure.x1 for box in boxes.values())
+    plt.close("all")
+
+
 def test_compare_writes_its_plot_through_the_display(tmp_path, monkeypatch):
     from sktransformers.compare import plot_results
 
