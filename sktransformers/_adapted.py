@@ -212,9 +212,10 @@ _COMMON_DOC = """
         such as all-MiniLM-L6-v2 are trained so; measured: frozen features + logistic
         regression 0.710 with it vs 0.678 without on the tweets).
     head_init : {"probe", "random"}, default="probe"
-        ``"probe"``: the head starts as a logistic regression (ridge, for regressors)
-        fitted on the frozen backbone's features of the training texts, so training
-        starts where frozen features end (linear probing, then fine-tuning);
+        ``"probe"``: the head starts as a logistic regression (ridge, for regressors;
+        classes balanced unless ``class_weight`` is set) fitted on the frozen
+        backbone's features of the training texts, so training starts where
+        frozen features end (linear probing, then fine-tuning);
         ``"random"``: the layer's own initialisation."""
 
 _CLASSIFIER_DOC = """

@@ -90,7 +90,8 @@ _DOC = """
         Scale each text's vector to unit length before the head.
     head_init : {"probe", "random"}, default="probe"
         ``"probe"`` (linear heads, ``head_hidden=()``): the output layer starts as a
-        logistic regression (ridge, for regressors) fitted on the same features;
+        logistic regression (ridge, for regressors) fitted on the same features,
+        its classes balanced unless ``class_weight`` is set;
         ``"random"``: its own initialisation.
     device : {"auto", "cpu", "cuda", "mps"} or "cuda:N", default="auto"
         ``"auto"`` picks cuda, then mps, then cpu.
