@@ -166,23 +166,36 @@ def test_int8_weights_are_packed_for_onednn_where_the_cpu_has_vnni(monkeypatch, 
 
 
 def test_int8_activations_use_all_8_bits_where_weights_are_packed_for_onednn(monkeypatch):
+    import warnings
+
     import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     from sktransformers import _device
 
     torch.manual_seed(0)
     model, x = torch.nn.Sequential(torch.nn.Linear(64, 64)), torch.randn(256, 64)
-    monkeypatch.setattr(_device, "int8_engine", lambda: torch.backends.quantized.engine)
-    seven = _device.int8_copy(model)  # torch's layer: 7-bit activations
-    assert type(seven[0]) is torch.ao.nn.quantized.dynamic.Linear
-    if "onednn" not in torch.backends.quantized.supported_engines:
-        return
-    monkeypatch.setattr(_device, "int8_engine", lambda: "onednn")
-    full = _device.int8_copy(model)
-    assert isinstance(full[0], _device.FullRangeDynamicLinear)
+
+    def torch_default(engine):  # torch's own layer: 7-bit activations
+        with warnings.catch_warnings(), _device._quantized_engine(engine):
+            warnings.simplefilter("ignore")
+            return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig},
+                                    dtype=torch.qint8)
+
     with torch.no_grad():
-        error = {name: float((q(x) - model(x)).abs().mean())
-                 for name, q in (("seven", seven), ("full", full))}
+        other = torch.backends.quantized.engine  # not oneDNN: torch's layer, unchanged
+        monkeypatch.setattr(_device, "int8_engine", lambda: other)
+        if other != "onednn":
+            torch.testing.assert_close(_device.int8_copy(model)(x), torch_default(other)(x),
+                                       rtol=0, atol=0)
+        if "onednn" not in torch.backends.quantized.supported_engines:
+            return
+        monkeypatch.setattr(_device, "int8_engine", lambda: "onednn")
+        exact = model(x)
+        error = {name: float((q(x) - exact).abs().mean())
+                 for name, q in (("seven", torch_default("onednn")),
+                                 ("full", _device.int8_copy(model)))}
+    assert error["full"] != error["seven"], error  # same engine, other activation range
     if getattr(torch.cpu, "_is_vnni_supported", lambda: False)():  # int8_engine's condition
         assert error["full"] < 0.7 * error["seven"], error  # one bit more: about half
 
