@@ -174,8 +174,9 @@ _COMMON_DOC = """
     pooling : {"mean", "cls", "last"}, default="mean"
         How token states become one vector per text (``"last"``: the last token, for
         causal LMs).
-    max_length : int, default=128
-        Texts (or windows of long texts) are cut to this many tokens.
+    max_length : int or None, default=None
+        Texts (or windows of long texts) are cut to this many tokens. ``None``: 128,
+        or fewer where the backbone reads fewer positions (less any virtual tokens).
     long_text : {"truncate", "chunk"}, default="truncate"
         ``"chunk"`` splits texts longer than ``max_length`` into overlapping windows,
         encodes every window and pools them (``chunk_pooling``) before the head, in

@@ -30,7 +30,7 @@ from ._validation import check_sample_weight, check_texts
 ENCODER_CONSTRAINTS = {
     "model": [str, os.PathLike, None],
     "pooling": [StrOptions(set(POOLINGS))],
-    "max_length": [Interval(Integral, 1, None, closed="left")],
+    "max_length": [Interval(Integral, 1, None, closed="left"), None],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "device": [str],
     "precision": [StrOptions(set(PRECISIONS))],

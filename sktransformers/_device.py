@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import warnings
 
@@ -195,6 +196,33 @@ class FullRangeDynamicLinear(torch.ao.nn.quantized.dynamic.Linear):
         return "FullRangeDynamicQuantizedLinear"
 
 
+#: ``ONEDNN_MAX_CPU_ISA`` values (and ``ATEN_CPU_CAPABILITY`` values) that cap the
+#: kernels below VNNI: int8 products are then summed pairwise in 16 bits and can saturate.
+_ISAS_WITHOUT_VNNI = frozenset({"SSE41", "AVX", "AVX2", "AVX512_CORE", "DEFAULT"})
+
+
+def int8_vnni() -> bool:
+    """Whether int8 products on this host are summed in 32 bits (VNNI instructions).
+
+    Without VNNI, x86 int8 kernels (oneDNN's, ONNX Runtime's u8s8) add pairs of
+    products in 16 bits with saturation, so full-range activations times full-range
+    weights can overflow; 7-bit operands cannot (2 x 255 x 64 < 32,767). A cap set
+    with ``ONEDNN_MAX_CPU_ISA`` or ``ATEN_CPU_CAPABILITY`` (``avx2``: how an AVX2-only
+    host is reproduced on a newer one) counts as the host's, so the cap chooses the
+    scheme that host needs, also for ONNX Runtime, which reads neither variable.
+
+    Examples
+    --------
+    >>> isinstance(int8_vnni(), bool)
+    True
+    """
+    caps = (os.environ.get(name, "").strip().upper()
+            for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"))
+    if any(cap in _ISAS_WITHOUT_VNNI for cap in caps):
+        return False
+    return bool(getattr(torch.cpu, "_is_vnni_supported", lambda: False)())
+
+
 def int8_engine() -> str:
     """The quantised-kernel library to pack int8 weights for: oneDNN on CPUs with VNNI.
 
@@ -202,11 +230,11 @@ def int8_engine() -> str:
     model runs. On SST-2 prediction (2 cores with VNNI and AMX) oneDNN's int8
     linear layers made the whole prediction 1.85x fp32 against 1.74x for the
     default ``x86`` engine (full fine-tune, medians of 5 alternating runs in one
-    process; a one-off comparison, not a committed benchmark).
+    process; a one-off comparison, not a committed benchmark). Elsewhere torch's
+    default engine and its 7-bit activations (:func:`int8_vnni`).
     """
     engines = torch.backends.quantized.supported_engines
-    vnni = getattr(torch.cpu, "_is_vnni_supported", lambda: False)()
-    return "onednn" if "onednn" in engines and vnni else torch.backends.quantized.engine
+    return "onednn" if "onednn" in engines and int8_vnni() else torch.backends.quantized.engine
 
 
 @contextlib.contextmanager

@@ -222,10 +222,16 @@ def usable_positions(config) -> int | None:
     return limit
 
 
-def check_max_length(config, max_length: int, n_extra_tokens: int = 0) -> int:
+#: Tokens per text when ``max_length=None`` and the backbone reads at least that many.
+DEFAULT_MAX_LENGTH = 128
+
+
+def check_max_length(config, max_length: int | None, n_extra_tokens: int = 0) -> int:
     """``max_length`` if the backbone can read that many tokens (plus virtual ones).
 
     ``n_extra_tokens`` are positions taken by virtual tokens (prompt tuning).
+    ``None`` is :data:`DEFAULT_MAX_LENGTH`, or what the backbone can read beside
+    the virtual tokens where that is less: a default never refuses a backbone.
 
     Raises
     ------
@@ -234,12 +240,14 @@ def check_max_length(config, max_length: int, n_extra_tokens: int = 0) -> int:
     """
     limit = usable_positions(config)
     if limit is None:
-        return max_length
+        return DEFAULT_MAX_LENGTH if max_length is None else max_length
     if n_extra_tokens >= limit:
         raise ValueError(
             f"n_virtual_tokens={n_extra_tokens} leaves no room for text: this backbone reads "
             f"{limit} positions. Use fewer virtual tokens."
         )
+    if max_length is None:
+        return min(DEFAULT_MAX_LENGTH, limit - n_extra_tokens)
     if max_length + n_extra_tokens > limit:
         extra = f" minus {n_extra_tokens} virtual tokens" if n_extra_tokens else ""
         raise ValueError(

@@ -8,7 +8,9 @@
   target's own scale) out;
 - ``tokenizer.json``: the fast tokenizer, with this model's truncation and padding
   already set, so ``Tokenizer.from_file(...).encode_batch(texts)`` gives the inputs;
-- ``onnx_config.json``: the task, the classes or output names, ``max_length``.
+- ``onnx_config.json``: the task, the classes or output names, ``max_length``;
+- with ``quantize="int8"``, ``model.onnx`` holds 7-bit weights that are exact on
+  every x86 host, and ``model.vnni.onnx`` full 8-bit ones for hosts with VNNI.
 
 Neither torch nor sktransformers is needed to predict with it (see
 :func:`predict_with_onnx_runtime`, a reference of what a consumer does). The graph is
@@ -30,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from ._device import int8_vnni
 
 ONNX_EXTRA = "pip install 'sktransformers[onnx]'"
 
@@ -154,15 +158,31 @@ def _eager_attention(module: nn.Module) -> None:
                 pass
 
 
+#: The int8 graph for hosts whose int8 products sum in 32 bits (VNNI), beside
+#: ``model.onnx``, whose 7-bit weights are exact on every host.
+VNNI_MODEL = "model.vnni.onnx"
+
+
 def _quantize_int8(model: Path) -> None:
-    """ONNX Runtime's dynamic int8 quantisation of ``model``, in place."""
+    """ONNX Runtime's dynamic int8 quantisation of ``model``, in two schemes.
+
+    ONNX Runtime multiplies uint8 activations by int8 weights. Without VNNI its x86
+    kernels add pairs of those products in 16 bits and saturate (its documentation
+    advises a reduced range there); a 7-bit weight keeps every pair within range
+    (2 x 255 x 64 < 32,767), so the integer results are the same on every host.
+    ``model.onnx`` gets 7-bit weights, safe wherever it is run; ``model.vnni.onnx``
+    full 8-bit weights, which :func:`predict_with_onnx_runtime` takes where the host
+    has VNNI (:func:`~sktransformers._device.int8_vnni`).
+    """
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise ImportError(f"quantize='int8' needs onnxruntime: {ONNX_EXTRA}.") from exc
-    staged = model.with_name("model.int8.onnx")
-    quantize_dynamic(str(model), str(staged), per_channel=True, weight_type=QuantType.QInt8)
-    staged.replace(model)
+    for reduce_range, target in ((False, model.with_name(VNNI_MODEL)),
+                                 (True, model.with_name("model.int8.onnx"))):
+        quantize_dynamic(str(model), str(target), per_channel=True, reduce_range=reduce_range,
+                         weight_type=QuantType.QInt8)
+    model.with_name("model.int8.onnx").replace(model)
 
 
 def _config(estimator, max_length) -> dict:
@@ -185,7 +205,9 @@ def predict_with_onnx_runtime(folder, texts, *, batch_size=32) -> np.ndarray:
     Uses only ``onnxruntime``, ``tokenizers`` and numpy: this is what a service
     without torch does. Text pairs are given as ``(a, b)`` tuples. Texts run
     longest first in batches padded to their own longest text, as
-    ``predict_proba`` does; the session is built once per folder and reused.
+    ``predict_proba`` does; the session is built once per folder and reused. Of an
+    int8 folder's two graphs, the one for this host runs (``model.vnni.onnx`` where
+    int8 products are summed in 32 bits, else ``model.onnx``).
 
     Parameters
     ----------
@@ -201,7 +223,7 @@ def predict_with_onnx_runtime(folder, texts, *, batch_size=32) -> np.ndarray:
     outputs : ndarray of shape (n_texts, n_outputs)
         Class (or label) probabilities; for regressors, predicted values.
     """
-    model = Path(folder) / "model.onnx"
+    model = _model_file(Path(folder))
     session, tokenizer, pad_id = _runtime(str(model.resolve()), model.stat().st_mtime_ns)
     encodings = tokenizer.encode_batch(list(texts))
     wanted = {i.name for i in session.get_inputs()}
@@ -225,6 +247,13 @@ def predict_with_onnx_runtime(folder, texts, *, batch_size=32) -> np.ndarray:
             out = np.empty((len(encodings), result.shape[1]), dtype=result.dtype)
         out[rows] = result
     return out
+
+
+def _model_file(folder: Path) -> Path:
+    """``model.vnni.onnx`` where it exists and the host sums int8 products in 32 bits,
+    else ``model.onnx`` (see :func:`_quantize_int8`)."""
+    vnni = folder / VNNI_MODEL
+    return vnni if vnni.exists() and int8_vnni() else folder / "model.onnx"
 
 
 @functools.lru_cache(maxsize=4)

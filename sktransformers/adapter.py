@@ -61,7 +61,7 @@ class AdapterClassifier(_Adapters, AdaptedClassifier):
 
     def __init__(self, model=None, *, bottleneck_dim=None, reduction_factor=16,
                  placement="houlsby", adapter_modules=None, train_layer_norms=False,
-                 pooling="mean", max_length=128, long_text="truncate", stride=32,
+                 pooling="mean", max_length=None, long_text="truncate", stride=32,
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=3, lr=1e-3,
                  weight_decay=0.01, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, class_weight=None, threshold=0.5,
@@ -82,7 +82,7 @@ class AdapterRegressor(_Adapters, AdaptedRegressor):
 
     def __init__(self, model=None, *, bottleneck_dim=None, reduction_factor=16,
                  placement="houlsby", adapter_modules=None, train_layer_norms=False,
-                 pooling="mean", max_length=128, long_text="truncate", stride=32,
+                 pooling="mean", max_length=None, long_text="truncate", stride=32,
                  chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=3, lr=1e-3,
                  weight_decay=0.01, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, loss="squared_error", normalize=True, head_init="probe",

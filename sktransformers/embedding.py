@@ -61,8 +61,9 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
     pooling : {"mean", "cls", "last"}, default="mean"
     normalize : bool, default=False
         Scale each embedding to unit L2 norm.
-    max_length : int, default=128
-        Texts (or windows of long texts) are cut to this many tokens.{encoding}
+    max_length : int or None, default=None
+        Texts (or windows of long texts) are cut to this many tokens. ``None``: 128,
+        or fewer where the backbone reads fewer positions (less any virtual tokens).{encoding}
     batch_size : int, default=64
         Texts per forward pass.
     cache : bool, default=True
@@ -95,7 +96,7 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
 
     _parameter_constraints = EMBEDDER_CONSTRAINTS
 
-    def __init__(self, model=None, *, pooling="mean", normalize=False, max_length=128,
+    def __init__(self, model=None, *, pooling="mean", normalize=False, max_length=None,
                  long_text="truncate", stride=32, chunk_pooling="mean", pair_encoding="bi",
                  batch_size=64, cache=True, cache_dir=None, device="auto", precision="auto",
                  verbose=0):
@@ -283,8 +284,9 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
     pooling : {"mean", "cls", "last"}, default="mean"
     normalize : bool, default=True
         Unit-normalise embeddings before the downstream model.
-    max_length : int, default=128
-        Texts (or windows of long texts) are cut to this many tokens.{encoding}
+    max_length : int or None, default=None
+        Texts (or windows of long texts) are cut to this many tokens. ``None``: 128,
+        or fewer where the backbone reads fewer positions (less any virtual tokens).{encoding}
     batch_size : int, default=64
         Texts per forward pass.
     cache : bool, default=True
@@ -321,7 +323,7 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
     """
 
     def __init__(self, estimator=None, *, model=None, pooling="mean", normalize=True,
-                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 max_length=None, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=64, cache=True, cache_dir=None, device="auto",
                  precision="auto", verbose=0):
         store_params(self, locals())
@@ -389,8 +391,9 @@ class TransformerFeatureRegressor(RegressorMixin, _FeatureModel):
     pooling : {"mean", "cls", "last"}, default="mean"
     normalize : bool, default=True
         Scale each text's vector to unit length before the downstream estimator.
-    max_length : int, default=128
-        Texts (or windows of long texts) are cut to this many tokens.{encoding}
+    max_length : int or None, default=None
+        Texts (or windows of long texts) are cut to this many tokens. ``None``: 128,
+        or fewer where the backbone reads fewer positions (less any virtual tokens).{encoding}
     batch_size : int, default=64
         Texts per forward pass.
     cache : bool, default=True
@@ -423,7 +426,7 @@ class TransformerFeatureRegressor(RegressorMixin, _FeatureModel):
     """
 
     def __init__(self, estimator=None, *, model=None, pooling="mean", normalize=True,
-                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 max_length=None, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=64, cache=True, cache_dir=None, device="auto",
                  precision="auto", verbose=0):
         store_params(self, locals())

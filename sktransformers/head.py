@@ -52,8 +52,9 @@ _DOC = """
     pooling : {"mean", "cls", "last"}, default="mean"
         How token states become one vector per text (``"last"``: the last token,
         for causal LMs).
-    max_length : int, default=128
-        Texts (or windows of long texts) are cut to this many tokens.
+    max_length : int or None, default=None
+        Texts (or windows of long texts) are cut to this many tokens. ``None``: 128,
+        or fewer where the backbone reads fewer positions (less any virtual tokens).
     long_text : {"truncate", "chunk"}, default="truncate"
         ``"chunk"`` splits texts longer than ``max_length`` into overlapping
         windows and pools their vectors (``chunk_pooling``).
@@ -215,7 +216,7 @@ class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
     _parameter_constraints = {**TRAINING_CONSTRAINTS, **_HEAD_CONSTRAINTS}
 
     def __init__(self, model=None, *, head_hidden=(), head_dropout=0.1, pooling="mean",
-                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 max_length=None, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
                  cache=True, cache_dir=None, class_weight=None, threshold=0.5, normalize=True,
@@ -244,7 +245,7 @@ class HeadFinetuneRegressor(TransformerRegressorMixin, _HeadModel):
     _parameter_constraints = {**REGRESSION_CONSTRAINTS, **_HEAD_CONSTRAINTS}
 
     def __init__(self, model=None, *, head_hidden=(), head_dropout=0.1, pooling="mean",
-                 max_length=128, long_text="truncate", stride=32, chunk_pooling="mean",
+                 max_length=None, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
                  cache=True, cache_dir=None, loss="squared_error", normalize=True,

@@ -42,8 +42,9 @@ default="lora"
         object from :mod:`sktransformers.adaptation`, e.g. ``LoRA(r=16)``.
     pooling : {"mean", "cls", "last"}, default="mean"
         How token states become one vector per response; ``"last"`` suits causal LMs.
-    max_length : int, default=128
-        Tokens per (prompt, response). An encoder reads ``[CLS] prompt [SEP] response
+    max_length : int or None, default=None
+        Tokens per (prompt, response); ``None``: 128, or fewer where the backbone reads
+        fewer positions. An encoder reads ``[CLS] prompt [SEP] response
         [SEP]`` and a long prompt keeps its end; a causal LM reads the chat template
         (user prompt, assistant response) cut from the left.
     batch_size : int, default=16
@@ -109,7 +110,7 @@ default="lora"
         "checkpoint_dir": [str, os.PathLike, None],
     }
 
-    def __init__(self, model=None, *, adaptation="lora", pooling="mean", max_length=128,
+    def __init__(self, model=None, *, adaptation="lora", pooling="mean", max_length=None,
                  batch_size=16, max_epochs=3, lr=None, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, device="auto", precision="auto",
                  random_state=None, verbose=1, checkpoint_dir=None):

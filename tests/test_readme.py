@@ -23,6 +23,8 @@ import pytest
 import sktransformers
 from sktransformers.__main__ import _parser
 
+from conftest import missing_data
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -106,7 +108,7 @@ def test_preference_block_binds_to_the_real_api(monkeypatch):
     monkeypatch.chdir(ROOT)
     for path in re.findall(r'read_csv\("([^"]+)"\)', block):
         if not (ROOT / path).is_file():
-            pytest.skip(f"{path} is absent: the block reads the shared datasets")
+            missing_data(f"{path} is absent: the block reads the shared datasets")
         assert {"prompt", "chosen", "rejected"} <= set(pd.read_csv(path).columns)
     estimators = {"RewardModel", "DPOTuner", "RLOOTuner"}
     bound = set()
