@@ -11,6 +11,7 @@ from sktransformers._modules import Encoder
 from sktransformers.adaptation import Adapters, PrefixTuning
 
 from estimators import TRAINABLE, make
+from tiny_models import make_tiny_bert
 
 FAMILIES = ["tiny_bert", "tiny_llama"]
 
@@ -126,6 +127,21 @@ def test_soft_prompt_and_text_must_fit_the_position_table(tiny_bert):
     clf.fit(texts, ["p", "n"] * 4)
     assert clf.max_length_ == 504
     assert clf.predict(texts).shape == (8,)
+
+
+def test_default_length_fits_a_backbone_that_reads_128_positions(tmp_path):
+    """max_length=None takes what the backbone reads beside the virtual tokens; a value
+    the user sets is still checked."""
+    from sktransformers import PromptTunedClassifier
+
+    short = make_tiny_bert(tmp_path / "bert-128", max_position_embeddings=128)
+    texts, y = ["good film " * 100, "bad film " * 100] * 4, ["p", "n"] * 4
+    fitted = PromptTunedClassifier(short, max_epochs=1, verbose=0).fit(texts, y)
+    assert fitted.max_length is None and fitted.max_length_ == 128 - 20
+    assert fitted.predict(texts).shape == (8,)
+    assert make("lora", short, max_length=None).fit(texts, y).max_length_ == 128
+    with pytest.raises(ValueError, match="max_length<=108"):
+        PromptTunedClassifier(short, max_length=128, verbose=0).fit(texts, y)
 
 
 def test_prefixes_leave_every_position_to_the_text(tiny_bert):

@@ -21,7 +21,7 @@ def _wordpiece_tokenizer(folder: Path):
     return BertTokenizerFast(vocab=vocab, do_lower_case=True)
 
 
-def make_tiny_bert(folder) -> str:
+def make_tiny_bert(folder, max_position_embeddings=512) -> str:
     """Save a 2-layer, 32-wide BERT with a small WordPiece vocabulary into ``folder``."""
     import torch
     from transformers import BertConfig, BertModel
@@ -35,7 +35,7 @@ def make_tiny_bert(folder) -> str:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=512,
+        max_position_embeddings=max_position_embeddings,
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
