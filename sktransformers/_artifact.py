@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._distributed import is_main_process
 from ._persistence import FORMAT_VERSION, STAMP, check_stamp, pickle_options, stamp
 from ._reference import BaseReference, copy_base, resolve
 
@@ -131,11 +132,16 @@ class _Writer:
 
 
 def save(estimator, path, *, include_base: bool = False) -> Path:
-    """Write ``estimator`` (fitted) as a safe folder at ``path`` (replaced if it exists)."""
+    """Write ``estimator`` (fitted) as a safe folder at ``path`` (replaced if it exists).
+
+    In a data-parallel run (several launched processes) only the main process writes.
+    """
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
     path = Path(path)
+    if not is_main_process():
+        return path
     if path.exists() and not (path / MANIFEST).is_file():
         if not path.is_dir() or any(path.iterdir()):
             raise FileExistsError(

@@ -17,6 +17,7 @@ import torch
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.history import History
 
+from ._distributed import bare_module
 from ._persistence import trainable_state
 
 
@@ -31,12 +32,12 @@ class BestTrainableEarlyStopping(EarlyStopping):
             self.load_best = True
             if self.best_epoch_ == net.history[-1, "epoch"]:
                 self.best_model_weights_ = {name: p.clone() for name, p in
-                                            trainable_state(net.module_).items()}
+                                            trainable_state(bare_module(net)).items()}
 
     def on_train_end(self, net, **kwargs):
         best = self.best_model_weights_
         if best is not None and self.best_epoch_ != net.history[-1, "epoch"]:
-            net.module_.load_state_dict(best, strict=False)
+            bare_module(net).load_state_dict(best, strict=False)
 
     def stopped(self) -> bool:
         """Whether training ended because the validation loss stopped improving."""
@@ -60,7 +61,7 @@ class TrainableCheckpoint(Callback):
 
         self.dirname.mkdir(parents=True, exist_ok=True)
         weights = {k: v.detach().cpu().contiguous() for k, v in
-                   trainable_state(net.module_).items()}
+                   trainable_state(bare_module(net)).items()}
         _atomic(self.dirname / "trainable.safetensors", lambda f: save_file(weights, f))
         _atomic(self.dirname / "optimizer.pt",
                 lambda f: torch.save(net.optimizer_.state_dict(), f))
@@ -103,10 +104,11 @@ def resume(net, dirname, key: str) -> int:
     progress = json.loads(progress_file.read_text())
     if progress.get("key") != key:
         return 0
-    net.module_.load_state_dict(load_file(dirname / "trainable.safetensors",
-                                          device=str(net.device)), strict=False)
+    device = str(next(bare_module(net).parameters()).device)
+    bare_module(net).load_state_dict(load_file(dirname / "trainable.safetensors",
+                                               device=device), strict=False)
     net.optimizer_.load_state_dict(torch.load(dirname / "optimizer.pt", weights_only=True,
-                                              map_location=net.device))
+                                              map_location=device))
     net.history = History(progress["history"])
     return int(progress["epochs"])
 

@@ -10,6 +10,8 @@ import warnings
 import numpy as np
 import torch
 
+from ._distributed import local_gpu
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 #: What :func:`resolve_precision` returns for ``"int8"``: prediction through a copy of
@@ -46,6 +48,8 @@ def resolve_device(device: str = "auto") -> str:
     check_device(device)
     kind = _device_kind(device)
     if kind == "auto":
+        if local_gpu() is not None:  # a data-parallel process: the launcher's GPU
+            return local_gpu()
         if torch.cuda.is_available():
             n_gpus = torch.cuda.device_count()
             return "cuda" if n_gpus <= 1 else f"cuda:{claim_gpu(n_gpus)}"

@@ -5,7 +5,8 @@ progress bar; this module only adds what text models need on top of it:
 per-sample weights in the loss, mixed-precision autocast, and a compact history.
 The task (:mod:`sktransformers._tasks`) supplies the loss; single-label tasks
 train a skorch classifier net (it also reports validation accuracy), the others
-skorch's plain ``NeuralNet``.
+skorch's plain ``NeuralNet``. Launched as several processes (``accelerate launch``,
+``torchrun``), the same nets train data-parallel (:mod:`sktransformers._distributed`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ from ._callbacks import (
     run_key,
 )
 from ._device import autocast
+from ._distributed import (
+    DataParallelMixin,
+    MeanTrainLoss,
+    accelerator_for,
+    data_parallel,
+    is_main_process,
+    synchronize_seed,
+)
 from ._history import History
 from ._progress import FitProgress, show_progress
 
@@ -63,6 +72,14 @@ class _ClassifierNet(_WeightedLoss, NeuralNetClassifier):
 
 class _Net(_WeightedLoss, NeuralNet):
     """Multi-label and regression training."""
+
+
+class _ParallelClassifierNet(DataParallelMixin, _ClassifierNet):
+    """Single-label training across processes (:mod:`sktransformers._distributed`)."""
+
+
+class _ParallelNet(DataParallelMixin, _Net):
+    """Multi-label and regression training across processes."""
 
 
 @dataclass
@@ -115,7 +132,10 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         ``valid_accuracy`` (single-label, with validation data) and ``duration`` in
         seconds.
     """
+    parallel = data_parallel()
     callbacks = [("clip", GradientNormClipping(gradient_clip_value=1.0))]
+    if parallel:
+        callbacks.append(("mean_train_loss", MeanTrainLoss()))
     stopping = None
     if valid_data is not None:
         stopping = BestTrainableEarlyStopping(patience=config.n_iter_no_change, load_best=True,
@@ -124,8 +144,9 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
     key = None
     if config.checkpoint_dir is not None:
         key = run_key(module, train_data, valid_data, config)
-        callbacks.append(("checkpoint", TrainableCheckpoint(config.checkpoint_dir, key)))
-    if show_progress(config.verbose):
+        if is_main_process():
+            callbacks.append(("checkpoint", TrainableCheckpoint(config.checkpoint_dir, key)))
+    if show_progress(config.verbose) and is_main_process():
         batches = -(-len(train_data) // config.batch_size)
         callbacks.append(("progress", FitProgress(config.desc, config.verbose, batches,
                                                   config.max_epochs)))
@@ -139,6 +160,13 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         raise ValueError("The module has no trainable parameters.")
     single_label = task.kind == "classification"
     net_class = _ClassifierNet if single_label else _Net
+    placement = {"device": config.device, "batch_size": config.batch_size}
+    if parallel:  # batch_size is per process; the accelerator places the module
+        net_class = _ParallelClassifierNet if single_label else _ParallelNet
+        accelerator = accelerator_for(config.device)
+        placement = {"accelerator": accelerator, "device": config.device,
+                     "batch_size": config.batch_size * accelerator.num_processes}
+        synchronize_seed(accelerator)
     # skorch infers classes_ only from datasets it can unpack; ours are token lists,
     # and its validation accuracy needs them
     classes = {"classes": list(range(task.n_outputs))} if single_label else {}
@@ -154,13 +182,12 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         optimizer__param_groups=[] if config.head_lr is None else [
             ("head.*", {"lr": config.head_lr})],
         max_epochs=config.max_epochs,
-        batch_size=config.batch_size,
         iterator_train__shuffle=True,
         train_split=None if valid_data is None else predefined_split(valid_data),
         callbacks=callbacks,
-        device=config.device,
         autocast_dtype=config.dtype,
         verbose=int(config.verbose >= 2),
+        **placement,
         **classes,
         **loader_args,
     )
@@ -172,7 +199,7 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
     stopped = stopping is not None and stopping.stopped()
     if len(history) < config.max_epochs and not stopped:
         _interrupted(len(history), config.max_epochs)
-    elif key is not None:
+    elif key is not None and is_main_process():
         remove_checkpoint(config.checkpoint_dir)
     return history
 

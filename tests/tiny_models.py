@@ -21,7 +21,7 @@ def _wordpiece_tokenizer(folder: Path):
     return BertTokenizerFast(vocab=vocab, do_lower_case=True)
 
 
-def make_tiny_bert(folder, max_position_embeddings=512) -> str:
+def make_tiny_bert(folder, max_position_embeddings=512, dropout=0.1) -> str:
     """Save a 2-layer, 32-wide BERT with a small WordPiece vocabulary into ``folder``."""
     import torch
     from transformers import BertConfig, BertModel
@@ -36,6 +36,8 @@ def make_tiny_bert(folder, max_position_embeddings=512) -> str:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=max_position_embeddings,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
