@@ -93,16 +93,23 @@ def _predict(model, tokenizer, texts, batch_size, max_length, device):
     ])
 
 
+#: The Trainer at its best on a CPU, beside its defaults: batches of similar lengths
+#: (less padding), the fused AdamW kernel, and PyTorch's fused attention (SDPA, also
+#: the default of transformers 5). ``torch.compile`` is not among them (not measured).
+TUNED_TRAINER = {"group_by_length": True, "optim": "adamw_torch_fused"}
+
+
 def trainer_finetune(path, X, y, X_test, *, epochs, batch_size, max_length, lr, seed,
-                     lora_r=None, device="cpu"):
-    """Fine-tune with ``transformers.Trainer`` (optionally PEFT LoRA).
+                     lora_r=None, device="cpu", tuned=False):
+    """Fine-tune with ``transformers.Trainer`` (optionally PEFT LoRA); ``tuned`` adds
+    :data:`TUNED_TRAINER` to its arguments.
 
     Returns (train seconds, test predictions).
     """
     tokenizer = AutoTokenizer.from_pretrained(path)
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=int(np.max(y)) + 1)
+        path, num_labels=int(np.max(y)) + 1, **({"attn_implementation": "sdpa"} if tuned else {}))
     if lora_r is not None:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -115,7 +122,7 @@ def trainer_finetune(path, X, y, X_test, *, epochs, batch_size, max_length, lr, 
             per_device_eval_batch_size=batch_size, learning_rate=lr, weight_decay=0.01,
             max_grad_norm=1.0, lr_scheduler_type="constant", warmup_steps=0, seed=seed,
             save_strategy="no", logging_strategy="no", report_to=[],
-            disable_tqdm=True, use_cpu=device == "cpu",
+            disable_tqdm=True, use_cpu=device == "cpu", **(TUNED_TRAINER if tuned else {}),
         )
         trainer = Trainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer),
                           train_dataset=_encodings(tokenizer, X, max_length, y))
@@ -148,3 +155,29 @@ def rerun_backbone_head(path, X, y, X_test, *, epochs, batch_size, max_length, l
             optimizer.step()
     seconds = time.perf_counter() - start
     return seconds, _predict(model, tokenizer, X_test, batch_size, max_length, device)
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """This host's fp32 matrix-product speed (GFLOP/s, median of ``repeats`` products of
+    two ``size`` x ``size`` matrices): the bound that training's FLOPs are set against."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+def n_tokens(path, texts, max_length) -> int:
+    """Tokens the backbone reads for ``texts`` (each cut to ``max_length``)."""
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    return sum(len(ids) for ids in tokenizer(list(texts), truncation=True,
+                                               max_length=max_length)["input_ids"])
+
+
+def non_embedding_params(path) -> int:
+    """Parameters of the backbone outside its embedding tables."""
+    model = AutoModel.from_pretrained(path)
+    return sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
