@@ -109,6 +109,7 @@ def polite_dpo():
 DPO_PAIRS = 512  # about 7.5 minutes of fitting on 2 CPU cores
 
 
+@pytest.mark.extended  # 8 minutes (7.5 of them fitting): `pytest -m extended`, not in CI
 def test_dpo_on_polite_pref(polite_dpo, polite_reward_model):
     test = load("polite_pref", "test")
     accuracy = polite_dpo.score(test)

@@ -22,7 +22,9 @@ from sktransformers.compare import METHODS
 
 from conftest import MEASURED, shared_dataset
 
-pytestmark = pytest.mark.slow
+# 32 fits of every method on five real datasets: the `extended` tier (`pytest -m
+# extended tests/test_slow_tasks.py`), which CI leaves out to stay within its time
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 #: method -> (classifier, regressor)
 ESTIMATORS = {
