@@ -96,7 +96,7 @@ def _predict(model, tokenizer, texts, batch_size, max_length, device):
 #: The Trainer at its best on a CPU, beside its defaults: batches of similar lengths
 #: (less padding), the fused AdamW kernel, and PyTorch's fused attention (SDPA, also
 #: the default of transformers 5). ``torch.compile`` is not among them (not measured).
-TUNED_TRAINER = {"group_by_length": True, "optim": "adamw_torch_fused"}
+TUNED_TRAINER = {"train_sampling_strategy": "group_by_length", "optim": "adamw_torch_fused"}
 
 
 def trainer_finetune(path, X, y, X_test, *, epochs, batch_size, max_length, lr, seed,
