@@ -76,6 +76,7 @@ def polite_reward_model():
     return RewardModel(lr=POLITE_LR, random_state=0, verbose=0).fit(train)
 
 
+@pytest.mark.extended  # 2 minutes capped to AVX2 (its fit): `pytest -m extended`, not in CI
 def test_reward_model_on_polite_pref(polite_reward_model):
     train, test = load("polite_pref", "train"), load("polite_pref", "test")
     accuracy = polite_reward_model.score(test)
