@@ -34,7 +34,7 @@ SCRIPTS = [
 
 
 @pytest.mark.slow
-@pytest.mark.extended  # 8 CPU-minutes for the 13 scripts capped to AVX2: not in CI (0.4)
+@pytest.mark.extended  # the six slowest took 353 s capped to AVX2: not in CI since 0.4
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: " ".join(s))
 def test_benchmark_runs_on_a_tiny_size(script):
     shared_dataset("sst2")
