@@ -129,6 +129,9 @@ def trainer_finetune(path, X, y, X_test, *, epochs, batch_size, max_length, lr, 
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
+        # transformers 5 groups evaluation batches by length too, in a shuffled order:
+        # predictions must come back in the order of the test texts
+        trainer.args.train_sampling_strategy = "random"
         logits = trainer.predict(_encodings(tokenizer, X_test, max_length)).predictions
     return seconds, np.asarray(logits).argmax(1)
 
