@@ -33,6 +33,7 @@ from ._distributed import (
     accelerator_for,
     data_parallel,
     is_main_process,
+    n_processes,
     synchronize_seed,
 )
 from ._history import History
@@ -147,7 +148,7 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         if is_main_process():
             callbacks.append(("checkpoint", TrainableCheckpoint(config.checkpoint_dir, key)))
     if show_progress(config.verbose) and is_main_process():
-        batches = -(-len(train_data) // config.batch_size)
+        batches = -(-len(train_data) // (config.batch_size * n_processes()))
         callbacks.append(("progress", FitProgress(config.desc, config.verbose, batches,
                                                   config.max_epochs)))
     loader_args = {} if collate_fn is None else {
@@ -161,7 +162,7 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
     single_label = task.kind == "classification"
     net_class = _ClassifierNet if single_label else _Net
     placement = {"device": config.device, "batch_size": config.batch_size}
-    if parallel:  # batch_size is per process; the accelerator places the module
+    if parallel:  # batch_size is per process: skorch draws the batches of all of them
         net_class = _ParallelClassifierNet if single_label else _ParallelNet
         accelerator = accelerator_for(config.device)
         placement = {"accelerator": accelerator, "device": config.device,
