@@ -7,35 +7,49 @@ multi-label indicator matrix; each trainable method also has a ``*Regressor``;
 inputs may be single texts or text pairs (two columns), and long texts can be
 chunked (``long_text="chunk"``). ``RewardModel`` and ``DPOTuner`` learn from
 preference pairs (a reward model, then preference tuning of a causal LM).
+
+The package is layered (docs/design.md): ``core`` (training loop, tasks, devices),
+``backbones`` (loading, text, encoders, causal LMs), ``adaptation`` (one strategy per
+method, and their registry), ``persistence`` (pickles and the safe folder),
+``estimators`` (the public families) and the outer ring (``compare``, ``display``,
+``datasets``, the command line). Import public names from here.
 """
 
-from ._artifact import load
-from ._cache import EmbeddingCache, embedding_cache
-from ._loading import clear_cache
-from ._onnx import predict_with_onnx_runtime
-from ._persistence import pickle_options
-from .adapter import AdapterClassifier, AdapterRegressor
-from .embedding import (
+from . import _legacy
+from ._version import __version__ as __version__
+from .backbones.cache import EmbeddingCache, embedding_cache
+from .backbones.loading import clear_cache
+from .backbones.onnx import predict_with_onnx_runtime
+from .backbones.reference import pickle_options
+from .estimators.adapted import AdaptedClassifier, AdaptedRegressor
+from .estimators.adapter import AdapterClassifier, AdapterRegressor
+from .estimators.embedding import (
     TransformerEmbedder,
     TransformerFeatureClassifier,
     TransformerFeatureRegressor,
 )
-from .head import HeadFinetuneClassifier, HeadFinetuneRegressor
-from .in_context import InContextClassifier
-from .online_tuning import RLOOTuner
-from .preference_tuning import DPOTuner
-from .prompting import (
+from .estimators.head import HeadFinetuneClassifier, HeadFinetuneRegressor
+from .estimators.in_context import InContextClassifier
+from .estimators.online_tuning import RLOOTuner
+from .estimators.preference_tuning import DPOTuner
+from .estimators.prompting import (
     PrefixTunedClassifier,
     PrefixTunedRegressor,
     PromptTunedClassifier,
     PromptTunedRegressor,
 )
-from .reward import RewardModel
-from .tuned import FullFinetuneClassifier, FullFinetuneRegressor, LoRAClassifier, LoRARegressor
-
-__version__ = "0.3.0"
+from .estimators.reward import RewardModel
+from .estimators.tuned import (
+    FullFinetuneClassifier,
+    FullFinetuneRegressor,
+    LoRAClassifier,
+    LoRARegressor,
+)
+from .persistence.folder import load
 
 __all__ = [
+    "AdaptedClassifier",
+    "AdaptedRegressor",
     "AdapterClassifier",
     "AdapterRegressor",
     "DPOTuner",
@@ -62,3 +76,5 @@ __all__ = [
     "predict_with_onnx_runtime",
     "pickle_options",
 ]
+
+_legacy.install()  # module paths of 0.3 and earlier (old pickles name them)

@@ -7,7 +7,8 @@ import sys
 
 import pandas as pd
 
-from .datasets import DEMOS, TASKS
+from .compare import compare, format_table, split_data, write_report
+from .datasets import DEMOS, TASKS, load_csv, load_demo, text_input
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,8 +61,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args):
-    from .datasets import load_csv, load_demo
-
     if args.csv:
         frame = load_csv(args.csv, args.text_columns, args.label_column)
         name = args.csv
@@ -100,8 +99,6 @@ def _targets(args, task, train, test):
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from .compare import compare, format_table, split_data, write_report
-    from .datasets import text_input
 
     name, frame, test = _load(args)
     task = _task(args, frame.label)

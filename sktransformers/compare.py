@@ -25,24 +25,34 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from ._cache import EmbeddingCache, embedding_cache, using
-from ._causal_lm import DEFAULT_LM_PACKAGE
-from ._loading import DEFAULT_MAX_LENGTH, load_frozen_backbone, resolve_model
-from ._profiling import Measure
-from ._template_search import TEMPLATES
-from ._validation import check_texts
-from .adapter import AdapterClassifier, AdapterRegressor
+from .backbones.cache import EmbeddingCache, embedding_cache, using
+from .backbones.loading import DEFAULT_MAX_LENGTH, load_frozen_backbone, resolve_model
+from .backbones.packaged import DEFAULT_LM_PACKAGE
+from .core.profiling import Measure
+from .core.validation import check_texts
 from .datasets import TASKS
-from .embedding import TransformerFeatureClassifier, TransformerFeatureRegressor, _n_coefficients
-from .head import HeadFinetuneClassifier, HeadFinetuneRegressor
-from .in_context import InContextClassifier
-from .prompting import (
+from .display import CompareDisplay
+from .estimators.adapter import AdapterClassifier, AdapterRegressor
+from .estimators.embedding import (
+    TransformerFeatureClassifier,
+    TransformerFeatureRegressor,
+    _n_coefficients,
+)
+from .estimators.head import HeadFinetuneClassifier, HeadFinetuneRegressor
+from .estimators.in_context import InContextClassifier
+from .estimators.prompting import (
     PrefixTunedClassifier,
     PrefixTunedRegressor,
     PromptTunedClassifier,
     PromptTunedRegressor,
 )
-from .tuned import FullFinetuneClassifier, FullFinetuneRegressor, LoRAClassifier, LoRARegressor
+from .estimators.template_search import TEMPLATES
+from .estimators.tuned import (
+    FullFinetuneClassifier,
+    FullFinetuneRegressor,
+    LoRAClassifier,
+    LoRARegressor,
+)
 
 
 def _spearman(y_true, y_pred) -> float:
@@ -59,6 +69,7 @@ def _f1(average):
 
 
 #: task -> {metric: scorer(y_true, y_pred)}; the first metric ranks the methods.
+#: Each task's metrics; the first is the one results are ranked by (``main_metric``).
 METRICS = {
     "classification": {"accuracy": accuracy_score, "macro_f1": _f1("macro")},
     "multilabel": {"micro_f1": _f1("micro"), "macro_f1": _f1("macro"),
@@ -480,16 +491,9 @@ def markdown_table(frame: pd.DataFrame, fmt=str) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def main_metric(results: pd.DataFrame) -> str:
-    """The ranking metric of a results table (its task's first metric)."""
-    return next(next(iter(m)) for m in METRICS.values() if next(iter(m)) in results)
-
-
 def plot_results(results: pd.DataFrame, path, title=""):
     """Save :class:`~sktransformers.display.CompareDisplay` of ``results`` as an image."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
-
-    from .display import CompareDisplay
 
     fig = Figure(figsize=(7, 4.5))
     CompareDisplay.from_results(results, title=title, ax=fig.subplots())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._loading import package_dir
+from .backbones.packaged import package_dir
 
 #: What ``compare`` can be asked to do (``--task``).
 TASKS = ("classification", "multilabel", "regression")

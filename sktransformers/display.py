@@ -15,6 +15,16 @@ _LOSSES = {"train_loss": "train loss", "valid_loss": "validation loss", "loss": 
 _SCORES = {"valid_accuracy": "validation accuracy", "reward": "reward"}
 
 
+#: The metric each task's results are ranked by: the first of its metrics in
+#: :data:`sktransformers.compare.METRICS` (a test keeps the two in step).
+RANKING_METRICS = ("accuracy", "micro_f1", "r2")
+
+
+def main_metric(results) -> str:
+    """The ranking metric of a ``compare`` results table (its task's first metric)."""
+    return next(m for m in RANKING_METRICS if m in results)
+
+
 def _axes(ax):
     """``ax``, or a new figure's axes from pyplot (shown inline in Jupyter)."""
     if ax is not None:
@@ -216,8 +226,6 @@ class CompareDisplay:
         -------
         self : CompareDisplay
         """
-        from .compare import main_metric
-
         results = self.results
         metric = self.metric or main_metric(results)
         if metric not in results:

@@ -23,6 +23,8 @@ from typing import ClassVar
 
 from torch import nn
 
+from .base import AdaptationBase, register_adaptation
+
 _BERT = {"attention": r"attention\.output\.dense$", "ffn": r"layer\.\d+\.output\.dense$"}
 _LLAMA = {"attention": r"self_attn\.o_proj$", "ffn": r"mlp\.down_proj$"}
 _GPT2 = {"attention": r"attn\.c_proj$", "ffn": r"mlp\.c_proj$"}
@@ -72,8 +74,9 @@ def _out_features(layer: nn.Module) -> int:
     raise ValueError(f"Cannot place an adapter after {type(layer).__name__}: unknown width.")
 
 
+@register_adaptation
 @dataclass
-class Adapters:
+class Adapters(AdaptationBase):
     """Insert bottleneck adapters; train only them (and layer norms if asked).
 
     Parameters
@@ -93,6 +96,8 @@ class Adapters:
         Also train the backbone's LayerNorm / RMSNorm weights.
     """
 
+    name: ClassVar[str] = "adapter"
+    default_lr: ClassVar[float] = 1e-3
     keeps_dropout: ClassVar[bool] = True  # measured: without it, 3 points lower
 
     bottleneck_dim: int | None = None
@@ -138,5 +143,3 @@ class Adapters:
                     module.requires_grad_(True)
         return backbone
 
-    def finalize(self, backbone):
-        return backbone

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._peft import apply_peft
+from ._peft import apply_peft, task_type
+from .base import AdaptationBase, register_adaptation
 
 
+@register_adaptation
 @dataclass
-class LoRA:
+class LoRA(AdaptationBase):
     """Low-rank adaptation of the backbone's attention projections.
 
     ``target_modules=None`` lets PEFT pick its per-architecture default (for BERT
@@ -32,7 +35,10 @@ class LoRA:
         Fold the update into the weights after training.
     """
 
+    name: ClassVar[str] = "lora"
+    default_lr: ClassVar[float] = 5e-4
     keeps_dropout: ClassVar[bool] = True  # measured: without it, 3 points lower
+    peft_adapter: ClassVar[bool] = True
     r: int = 8
     lora_alpha: float = 16
     lora_dropout: float = 0.1
@@ -40,11 +46,11 @@ class LoRA:
     merge: bool = True
 
     def prepare(self, backbone, model_path):
-        from peft import LoraConfig, TaskType
+        from peft import LoraConfig
 
         target = self.target_modules
         config = LoraConfig(
-            task_type=TaskType.FEATURE_EXTRACTION,
+            task_type=task_type(backbone),
             r=self.r,
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
@@ -54,3 +60,6 @@ class LoRA:
 
     def finalize(self, backbone):
         return backbone.merge_and_unload() if self.merge else backbone
+
+    def unmerged(self):
+        return dataclasses.replace(self, merge=False)

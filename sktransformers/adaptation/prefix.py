@@ -14,22 +14,13 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-
-def cache_argument(backbone) -> str:
-    """The name under which ``backbone.forward`` takes a key/value cache."""
-    params = inspect.signature(backbone.forward).parameters
-    if "cache" in params:
-        return "cache"
-    if "past_key_values" in params:
-        return "past_key_values"
-    raise ValueError(
-        f"{type(backbone).__name__}.forward takes neither `cache` nor `past_key_values`, "
-        "so prefixes cannot be fed to its attention layers; use another method."
-    )
+from ..backbones.loading import cache_argument
+from .base import AdaptationBase, register_adaptation
 
 
 class PrefixTunedBackbone(nn.Module):
@@ -91,8 +82,9 @@ class PrefixTunedBackbone(nn.Module):
                              use_cache=False, **kwargs)
 
 
+@register_adaptation
 @dataclass
-class PrefixTuning:
+class PrefixTuning(AdaptationBase):
     """``n_virtual_tokens`` trainable key/value prefixes in every layer's attention.
 
     ``projection_dim`` reparameterises the prefixes through a two-layer MLP of that
@@ -107,11 +99,12 @@ class PrefixTuning:
         Width of the reparameterising MLP; ``None`` trains the prefixes directly.
     """
 
+    name: ClassVar[str] = "prefix"
+    default_lr: ClassVar[float] = 1e-3
+
     n_virtual_tokens: int = 20
     projection_dim: int | None = 128
 
     def prepare(self, backbone, model_path):
         return PrefixTunedBackbone(backbone, self.n_virtual_tokens, self.projection_dim)
 
-    def finalize(self, backbone):
-        return backbone

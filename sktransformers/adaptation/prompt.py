@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ._peft import apply_peft
+from .base import AdaptationBase, register_adaptation
 
 
+@register_adaptation
 @dataclass
-class PromptTuning:
+class PromptTuning(AdaptationBase):
     """``n_virtual_tokens`` trainable embeddings prepended to every input.
 
     With ``init_text`` the virtual tokens start as the embeddings of that text's
@@ -24,6 +27,10 @@ class PromptTuning:
         Whether mean pooling counts the virtual tokens' outputs (0.2.0 did; later
         versions pool the text's positions only).
     """
+
+    name: ClassVar[str] = "prompt"
+    default_lr: ClassVar[float] = 3e-3
+    peft_adapter: ClassVar[bool] = True
 
     n_virtual_tokens: int = 20
     init_text: str | None = None
@@ -56,5 +63,3 @@ class PromptTuning:
         )
         return apply_peft(backbone, config)
 
-    def finalize(self, backbone):
-        return backbone

@@ -1,0 +1,124 @@
+"""The adaptation interface: what the core asks of a strategy, and the registry of them.
+
+A strategy is a small object (a dataclass of its hyperparameters) that prepares a
+freshly loaded backbone for training and turns the trained one into the module
+used for prediction. :class:`Adaptation` lists everything the estimators and the
+training core use; :class:`AdaptationBase` gives the defaults, so a new method is
+its ``prepare`` plus whichever attribute differs. :func:`register_adaptation` makes
+it available by name (``adaptation="name"``) and loadable from a saved folder.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol, runtime_checkable
+
+from ..core.registry import safe_state
+
+#: Strategy name -> (class, default learning rate), filled by :func:`register_adaptation`.
+ADAPTATIONS: dict[str, tuple[type, float]] = {}
+
+
+@runtime_checkable
+class Adaptation(Protocol):
+    """What a strategy provides; the estimators and the core use nothing else.
+
+    Attributes
+    ----------
+    name : str
+        The name ``adaptation=`` takes (``"lora"``), unique among registered ones.
+    default_lr : float
+        The AdamW learning rate estimators use when ``lr=None``.
+    keeps_dropout : bool
+        Whether the backbone's dropout stays on in training (strategies that train
+        few parameters beside a frozen backbone train faster without it).
+    positions_used : int
+        Input positions the method takes from the text (soft prompts: all of theirs).
+    pool_virtual_tokens : bool
+        Whether mean pooling counts the outputs at the method's virtual positions.
+    peft_adapter : bool
+        Whether the prepared backbone is a PEFT model whose adapter ``save`` also
+        writes as a folder PEFT loads (``adapter/``).
+    """
+
+    name: ClassVar[str]
+    default_lr: ClassVar[float]
+    keeps_dropout: ClassVar[bool]
+    peft_adapter: ClassVar[bool]
+
+    @property
+    def positions_used(self) -> int: ...
+
+    @property
+    def pool_virtual_tokens(self) -> bool: ...
+
+    def prepare(self, backbone, model_path: str):
+        """The module to train, built around ``backbone`` (loaded from ``model_path``),
+        with exactly the method's parameters trainable."""
+
+    def finalize(self, backbone):
+        """The trained module as it predicts (e.g. LoRA merged into the weights)."""
+
+    def unmerged(self) -> Adaptation:
+        """This strategy with its update kept apart from the base weights after
+        training, so that switching it off gives the base model back (the reference
+        policy of preference tuning); itself where nothing is merged."""
+
+
+class AdaptationBase:
+    """Defaults for :class:`Adaptation`: subclass it, set ``name``, write ``prepare``."""
+
+    name: ClassVar[str] = ""
+    default_lr: ClassVar[float] = 5e-4
+    keeps_dropout: ClassVar[bool] = False
+    peft_adapter: ClassVar[bool] = False
+    positions_used: ClassVar[int] = 0
+    pool_virtual_tokens: ClassVar[bool] = False
+
+    def prepare(self, backbone, model_path: str):
+        raise NotImplementedError(f"{type(self).__name__} must define prepare(backbone, path).")
+
+    def finalize(self, backbone):
+        return backbone
+
+    def unmerged(self):
+        return self
+
+
+def register_adaptation(cls: type) -> type:
+    """Class decorator: make strategy ``cls`` available as ``adaptation=cls.name``.
+
+    It is checked against :class:`Adaptation` and recorded for the safe folder
+    format, so estimators that hold it save and load.
+    """
+    missing = [attr for attr in ("name", "default_lr", "keeps_dropout", "peft_adapter",
+                                 "positions_used", "pool_virtual_tokens", "prepare",
+                                 "finalize", "unmerged") if not hasattr(cls, attr)]
+    if missing or not isinstance(cls.name, str) or not cls.name:
+        raise TypeError(f"{cls.__name__} is not an adaptation strategy: it lacks "
+                        f"{missing or ['a name']}; subclass AdaptationBase and set name.")
+    known = ADAPTATIONS.get(cls.name)
+    if known is not None and known[0].__qualname__ != cls.__qualname__:
+        raise ValueError(f"adaptation name {cls.name!r} is taken by {known[0].__name__}; "
+                         "choose another name.")
+    ADAPTATIONS[cls.name] = (safe_state(cls), cls.default_lr)
+    return cls
+
+
+def make_adaptation(spec) -> Adaptation:
+    """The strategy object for ``spec`` (a registered name, or a strategy object)."""
+    if isinstance(spec, str):
+        if spec not in ADAPTATIONS:
+            raise ValueError(f"adaptation={spec!r} is not one of {sorted(ADAPTATIONS)}; pass "
+                             "one of those names or a strategy object such as LoRA(r=16).")
+        return ADAPTATIONS[spec][0]()
+    if not isinstance(spec, Adaptation):
+        raise TypeError(f"adaptation={spec!r} is neither a name from {sorted(ADAPTATIONS)} nor "
+                        "a strategy object (with prepare and finalize), such as LoRA(r=16).")
+    return spec
+
+
+def default_lr(spec) -> float:
+    """The default learning rate of the strategy ``spec`` names or is."""
+    if isinstance(spec, str):
+        return ADAPTATIONS[spec][1]
+    return spec.default_lr

@@ -1,0 +1,119 @@
+"""skorch callbacks that keep only what trains: early stopping and resumable checkpoints.
+
+skorch's own ``EarlyStopping(load_best=True)`` and ``Checkpoint`` copy the whole
+module's state dict, the frozen backbone included (90 MB per snapshot for a LoRA
+classifier on MiniLM). These keep the trainable parameters only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.history import History
+
+from .distributed import bare_module
+from .params import trainable_state
+
+
+class BestTrainableEarlyStopping(EarlyStopping):
+    """Early stopping that snapshots (and restores) only the trainable parameters."""
+
+    def on_epoch_end(self, net, **kwargs):
+        self.load_best = False  # skorch would deep-copy the whole state dict
+        try:
+            super().on_epoch_end(net, **kwargs)
+        finally:
+            self.load_best = True
+            if self.best_epoch_ == net.history[-1, "epoch"]:
+                self.best_model_weights_ = {name: p.clone() for name, p in
+                                            trainable_state(bare_module(net)).items()}
+
+    def on_train_end(self, net, **kwargs):
+        best = self.best_model_weights_
+        if best is not None and self.best_epoch_ != net.history[-1, "epoch"]:
+            bare_module(net).load_state_dict(best, strict=False)
+
+    def stopped(self) -> bool:
+        """Whether training ended because the validation loss stopped improving."""
+        return self.misses_ >= self.patience
+
+
+class TrainableCheckpoint(Callback):
+    """Save the trainable parameters, optimizer state and history after every epoch.
+
+    A later fit of the same run (same trainable parameters, data and settings,
+    checked through a key) resumes from the last saved epoch; see :func:`resume`.
+    The files are written atomically, so a fit killed while saving leaves the
+    previous epoch's checkpoint whole.
+    """
+
+    def __init__(self, dirname, key: str):
+        self.dirname, self.key = Path(dirname), key
+
+    def on_epoch_end(self, net, **kwargs):
+        from safetensors.torch import save_file
+
+        self.dirname.mkdir(parents=True, exist_ok=True)
+        weights = {k: v.detach().cpu().contiguous() for k, v in
+                   trainable_state(bare_module(net)).items()}
+        _atomic(self.dirname / "trainable.safetensors", lambda f: save_file(weights, f))
+        _atomic(self.dirname / "optimizer.pt",
+                lambda f: torch.save(net.optimizer_.state_dict(), f))
+        progress = {"key": self.key, "epochs": len(net.history), "history": net.history.to_list()}
+        _atomic(self.dirname / "progress.json",
+                lambda f: Path(f).write_text(json.dumps(progress, default=float)))
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(str(tmp))
+    os.replace(tmp, path)
+
+
+def run_key(module, train_data, valid_data, config) -> str:
+    """What identifies a training run, for resuming: parameters, data and settings."""
+    digest = hashlib.sha256()
+    for name, p in trainable_state(module).items():
+        digest.update(f"{name}{tuple(p.shape)}".encode())
+    for data in (train_data, valid_data):
+        targets = getattr(data, "y", None)
+        digest.update(f"{None if data is None else len(data)}".encode())
+        if targets is not None:
+            digest.update(np.ascontiguousarray(np.asarray(targets)).tobytes())
+    digest.update(f"{config.lr}{config.head_lr}{config.batch_size}{config.weight_decay}".encode())
+    return digest.hexdigest()
+
+
+def resume(net, dirname, key: str) -> int:
+    """Load the checkpoint of run ``key`` into an initialised ``net``; the epochs it holds.
+
+    Returns 0 (and loads nothing) when there is no checkpoint of this run.
+    """
+    from safetensors.torch import load_file
+
+    dirname = Path(dirname)
+    progress_file = dirname / "progress.json"
+    if not progress_file.is_file():
+        return 0
+    progress = json.loads(progress_file.read_text())
+    if progress.get("key") != key:
+        return 0
+    device = str(next(bare_module(net).parameters()).device)
+    bare_module(net).load_state_dict(load_file(dirname / "trainable.safetensors",
+                                               device=device), strict=False)
+    net.optimizer_.load_state_dict(torch.load(dirname / "optimizer.pt", weights_only=True,
+                                              map_location=device))
+    net.history = History(progress["history"])
+    return int(progress["epochs"])
+
+
+def remove_checkpoint(dirname) -> None:
+    """Delete a finished run's checkpoint files (other files in the folder stay)."""
+    for name in ("trainable.safetensors", "optimizer.pt", "progress.json"):
+        (Path(dirname) / name).unlink(missing_ok=True)
