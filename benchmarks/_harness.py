@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from sktransformers._loading import default_encoder_path
-from sktransformers._profiling import Measure
+from sktransformers.backbones.packaged import default_encoder_path
 from sktransformers.compare import markdown_table
+from sktransformers.core.profiling import Measure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -21,7 +21,12 @@ import torch
 from _harness import SHARED, alternate, bar_plot, parse_args, sst2, summarise, target, write
 
 from sktransformers import InContextClassifier
-from sktransformers._causal_lm import _forward, _prefix_kv, load_causal_lm, score_labels_naively
+from sktransformers.backbones.causal_lm import (
+    _forward,
+    _prefix_kv,
+    load_causal_lm,
+    score_labels_naively,
+)
 
 
 def main():

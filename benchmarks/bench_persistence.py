@@ -104,7 +104,7 @@ def _peft_mb(est, tmp: Path) -> float:
 
 def refits(X, y, args) -> tuple[list[float], dict]:
     """RSS after each refit (clones, as grid points are), and one snapshot's bytes."""
-    from sktransformers import _callbacks
+    from sktransformers.core import callbacks as _callbacks
 
     seen = {}
     original = _callbacks.BestTrainableEarlyStopping.on_train_end

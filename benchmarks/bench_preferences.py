@@ -28,9 +28,10 @@ import pandas as pd
 from _harness import SHARED, alternate, backbone, bar_plot, parse_args, summarise, target, write
 
 from sktransformers import DPOTuner, RewardModel
-from sktransformers._causal_lm import default_lm_path, load_policy
-from sktransformers._loading import load_tokenizer
 from sktransformers.adaptation import LoRA
+from sktransformers.backbones.causal_lm import load_policy
+from sktransformers.backbones.loading import load_tokenizer
+from sktransformers.backbones.packaged import default_lm_path
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 LR = {"reward": 5e-4, "dpo": 5e-4}

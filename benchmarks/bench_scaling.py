@@ -30,7 +30,7 @@ from sktransformers import (
     TransformerFeatureClassifier,
     embedding_cache,
 )
-from sktransformers._profiling import Measure
+from sktransformers.core.profiling import Measure
 from sktransformers.datasets import load_demo
 
 warnings.filterwarnings("ignore")

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from sktransformers.__main__ import main
-from sktransformers._profiling import Measure
 from sktransformers.compare import (
     METHODS,
     available_methods,
@@ -18,6 +17,7 @@ from sktransformers.compare import (
     split_data,
     write_report,
 )
+from sktransformers.core.profiling import Measure
 from sktransformers.datasets import load_csv, load_demo
 
 
@@ -50,7 +50,7 @@ def test_compare_returns_one_row_per_method(tiny_bert, tiny_llama, multiclass_da
 def test_compare_encodes_each_text_once_for_all_methods(tiny_bert, multiclass_data,
                                                         monkeypatch):
     """feature, head and every trainable method's probe share the call's embeddings."""
-    from sktransformers._encoder import FrozenEncoder
+    from sktransformers.backbones.encoder import FrozenEncoder
 
     X, y = multiclass_data
     encoded = []
@@ -210,7 +210,7 @@ def test_measure_sees_memory_growth():
 def test_measure_sees_a_peak_freed_before_the_end(monkeypatch, kernel_counter):
     import time
 
-    import sktransformers._profiling as profiling
+    import sktransformers.core.profiling as profiling
 
     if not kernel_counter:  # the sampling thread, as on systems without /proc
         monkeypatch.setattr(profiling, "_reset_high_water_mark", lambda: False)

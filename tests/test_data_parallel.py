@@ -119,7 +119,7 @@ def test_two_processes_train_as_one_with_the_doubled_batch(two_processes, case, 
 
 
 def test_a_single_process_is_not_data_parallel(monkeypatch):
-    from sktransformers import _distributed
+    from sktransformers.core import distributed as _distributed
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert not _distributed.data_parallel() and _distributed.is_main_process()

@@ -8,7 +8,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from sktransformers import TransformerEmbedder, predict_with_onnx_runtime
-from sktransformers._modules import pool
+from sktransformers.backbones.modules import pool
 
 from estimators import CLASSIFIERS, TRAINABLE, TRAINABLE_REGRESSORS, make
 
@@ -26,7 +26,7 @@ def _features(tiny_bert, texts):
 
 def _untrained(monkeypatch, name):
     """Make ``fit`` skip training, so the fitted model is the initial one."""
-    module = "sktransformers.head" if name.startswith("head") else "sktransformers._adapted"
+    module = "sktransformers.estimators." + ("head" if name.startswith("head") else "adapted")
     monkeypatch.setattr(f"{module}.train", lambda *args, **kwargs: [])
 
 
@@ -109,7 +109,7 @@ def test_a_model_saved_by_0_2_keeps_its_head_init_and_pooling(tiny_bert):
     """Parameters added later take the value that reproduces the old behaviour."""
     import pickle
 
-    from sktransformers._persistence import STAMP
+    from sktransformers.persistence.state import STAMP
 
     est = make("prompt", tiny_bert).fit(X, Y)
     state = est.__getstate__()
@@ -151,7 +151,7 @@ def test_int8_copy_is_neither_pickled_nor_kept_across_fits(tiny_bert):
 def test_int8_weights_are_packed_for_onednn_where_the_cpu_has_vnni(monkeypatch, tiny_bert):
     import torch
 
-    from sktransformers import _device
+    from sktransformers.core import device as _device
 
     before = torch.backends.quantized.engine
     for cap in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
@@ -173,7 +173,7 @@ def test_int8_activations_use_all_8_bits_where_weights_are_packed_for_onednn(mon
     import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    from sktransformers import _device
+    from sktransformers.core import device as _device
 
     torch.manual_seed(0)
     model, x = torch.nn.Sequential(torch.nn.Linear(64, 64)), torch.randn(256, 64)
@@ -206,7 +206,7 @@ def test_int8_is_refused_off_the_cpu_and_for_language_models(tiny_bert):
     from sklearn.utils._param_validation import InvalidParameterError
 
     with pytest.raises(ValueError, match="CPU only"):
-        from sktransformers._device import resolve_precision
+        from sktransformers.core.device import resolve_precision
 
         resolve_precision("int8", "cuda")
     with pytest.raises(InvalidParameterError):
@@ -269,7 +269,8 @@ def test_onnx_int8_export_has_a_graph_exact_on_hosts_without_vnni(tiny_bert, tmp
     # which makes its integer products the same on every host.
     import torch
 
-    from sktransformers import _device, _onnx
+    from sktransformers.backbones import onnx as _onnx
+    from sktransformers.core import device as _device
 
     est = make("full", tiny_bert).fit(X, Y)
     folder = est.export_onnx(tmp_path / "int8", quantize="int8")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sktransformers._device import autocast, resolve_device, resolve_precision, seed_everything
+from sktransformers.core.device import autocast, resolve_device, resolve_precision, seed_everything
 
 from estimators import make
 

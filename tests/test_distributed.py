@@ -38,7 +38,7 @@ LABELS = ["pos" if i % 2 else "neg" for i in range(24)]
 
 def _encoded_rows(cache_dir) -> int:
     """Texts encoded so far by every process: each encoding is written to the store once."""
-    from sktransformers._disk_cache import texts_written
+    from sktransformers.backbones.disk_cache import texts_written
 
     return texts_written(cache_dir)
 
@@ -125,7 +125,7 @@ def test_disk_store_keeps_windows_and_pairs_apart(tiny_bert, tmp_path):
 
 # ---------------------------------------------------------------- one GPU per worker
 def _claim_in_worker(args):
-    from sktransformers._device import claim_gpu
+    from sktransformers.core.device import claim_gpu
 
     n_gpus, lock_dir, _ = args
     index = claim_gpu(n_gpus, lock_dir)
@@ -150,7 +150,7 @@ def test_each_worker_process_takes_its_own_gpu(tmp_path):
 def test_auto_device_uses_the_claimed_gpu(monkeypatch, tmp_path):
     import torch
 
-    from sktransformers import _device
+    from sktransformers.core import device as _device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)

@@ -111,7 +111,7 @@ def test_cache_opt_out(tiny_bert, binary_data):
 
 
 def test_cache_eviction_bound():
-    from sktransformers._cache import _entry_bytes
+    from sktransformers.backbones.cache import _entry_bytes
 
     one = _entry_bytes("t00", np.zeros(4, np.float32))
     cache = EmbeddingCache(max_bytes=10 * one)  # ten entries of a 4-float vector and a text

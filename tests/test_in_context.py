@@ -9,8 +9,8 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 
 from sktransformers import InContextClassifier
-from sktransformers._causal_lm import load_causal_lm, score_labels, score_labels_naively
-from sktransformers._loading import load_tokenizer
+from sktransformers.backbones.causal_lm import load_causal_lm, score_labels, score_labels_naively
+from sktransformers.backbones.loading import load_tokenizer
 
 TEMPLATE = "review : {text} \n sentiment : {label}"
 X = ["good film", "bad film", "great movie", "awful plot", "nice story", "boring actor"] * 2
@@ -187,7 +187,7 @@ def test_auto_calibration_is_prior_where_every_text_shares_the_prompt(tiny_llama
 
 
 def test_auto_template_is_the_best_cross_validated_candidate(tiny_llama):
-    from sktransformers._template_search import TEMPLATES
+    from sktransformers.estimators.template_search import TEMPLATES
 
     clf = InContextClassifier(tiny_llama, n_examples=2, random_state=0).fit(X, Y)
     scores = clf.template_scores_
@@ -203,12 +203,12 @@ def test_auto_template_is_the_best_cross_validated_candidate(tiny_llama):
 
 
 def test_template_search_scores_each_text_once_per_template(tiny_llama, monkeypatch):
-    import sktransformers._causal_lm as lm
-    from sktransformers._template_search import TEMPLATES
+    import sktransformers.backbones.causal_lm as lm
+    from sktransformers.estimators.template_search import TEMPLATES
 
     scored = []
     real = lm.score_labels
-    monkeypatch.setattr("sktransformers.in_context.score_labels",
+    monkeypatch.setattr("sktransformers.estimators.in_context.score_labels",
                         lambda model, prefix, queries, *a, **k: scored.append(len(queries))
                         or real(model, prefix, queries, *a, **k))
     texts, labels = X * 30, Y * 30  # 360 texts: the search classifies 300

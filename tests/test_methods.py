@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from sktransformers._loading import load_backbone, load_tokenizer
 from sktransformers.adaptation import PromptTuning
+from sktransformers.backbones.loading import load_backbone, load_tokenizer
 
 from estimators import make
 
@@ -144,7 +144,7 @@ def test_class_weight_balanced_runs_on_imbalanced_data(tiny_bert):
 
 
 def test_verbose_levels(tiny_bert, binary_data, capsys, monkeypatch):
-    from sktransformers import _progress
+    from sktransformers.core import progress as _progress
 
     make("full", tiny_bert, verbose=0).fit(*binary_data)
     out = capsys.readouterr()

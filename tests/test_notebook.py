@@ -24,7 +24,7 @@ from sktransformers import (
     _progress,
     load,
 )
-from sktransformers._history import History
+from sktransformers.core.history import History
 from sktransformers.display import CompareDisplay, TrainingCurveDisplay
 
 matplotlib.use("Agg")
@@ -141,7 +141,7 @@ def test_fitted_estimator_shows_a_summary_card(tiny_bert, binary_data):
 @pytest.mark.parametrize("cls", [LoRAClassifier, PromptTunedClassifier, AdapterClassifier,
                                  FullFinetuneClassifier])
 def test_card_size_is_what_save_writes_as_weights(cls, tiny_bert, binary_data, tmp_path):
-    from sktransformers._repr import _artifact_bytes, summary
+    from sktransformers.estimators.card import _artifact_bytes, summary
 
     X, y = binary_data
     est = cls(model=tiny_bert, max_epochs=1, verbose=0, random_state=0).fit(X, y)

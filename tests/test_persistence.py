@@ -85,7 +85,7 @@ def test_adapter_folder_loads_in_peft(name, tiny_bert, binary_data, tmp_path):
     from peft import PeftModel
     from transformers import AutoModel
 
-    from sktransformers._modules import Encoder
+    from sktransformers.backbones.modules import Encoder
 
     est = make(name, tiny_bert).fit(*binary_data)
     folder = est.save(tmp_path / "model")
@@ -226,7 +226,7 @@ def test_embedder_and_preference_estimators_round_trip(tiny_bert, tiny_llama, tm
 
 
 def test_pickles_carry_a_format_stamp(tiny_bert, binary_data):
-    from sktransformers._persistence import STAMP
+    from sktransformers.persistence.state import STAMP
 
     est = make("lora", tiny_bert).fit(*binary_data)
     state = est.__getstate__()
@@ -241,8 +241,8 @@ def test_pickles_carry_a_format_stamp(tiny_bert, binary_data):
 
 def test_in_context_state_holds_no_machine_path(tiny_bert, binary_data):
     """The pickled state refers to the causal LM; the packaged one by its name only."""
-    from sktransformers._causal_lm import DEFAULT_LM
-    from sktransformers._reference import reference_for
+    from sktransformers.backbones.packaged import DEFAULT_LM
+    from sktransformers.backbones.reference import reference_for
 
     est = make("incontext", tiny_bert).fit(*binary_data)
     state = est.__getstate__()

@@ -23,11 +23,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sktransformers import DPOTuner, RewardModel, load
-from sktransformers._policy import PolicyCollator, prompt_ids, sequence_logps, tokenize_pairs
-from sktransformers._preference_data import check_preferences
-from sktransformers._tasks import BradleyTerryLoss, DPOLoss
-from sktransformers._text import tokenize_responses
 from sktransformers.adaptation import LoRA
+from sktransformers.backbones.policy import (
+    PolicyCollator,
+    prompt_ids,
+    sequence_logps,
+    tokenize_pairs,
+)
+from sktransformers.backbones.text import tokenize_responses
+from sktransformers.core.preference_data import check_preferences
+from sktransformers.core.tasks import BradleyTerryLoss, DPOLoss
 
 from conftest import NEG, POS
 
@@ -212,7 +217,7 @@ def test_unknown_adaptation_is_refused(make):
 
 
 def test_encoder_reads_prompt_then_response_and_keeps_the_prompt_end(tiny_bert):
-    from sktransformers._loading import load_tokenizer
+    from sktransformers.backbones.loading import load_tokenizer
 
     tok = load_tokenizer(tiny_bert)
     prompt = "the city " * 40 + "what is it"
@@ -241,7 +246,7 @@ def chat_llama(tiny_llama, tmp_path_factory):
 
 
 def test_pairs_use_the_chat_template_mask_the_prompt_and_end_with_eos(chat_llama):
-    from sktransformers._loading import load_tokenizer
+    from sktransformers.backbones.loading import load_tokenizer
 
     tok = load_tokenizer(chat_llama)
     prefs = check_preferences(pairs(1).iloc[:1])
@@ -257,7 +262,7 @@ def test_pairs_use_the_chat_template_mask_the_prompt_and_end_with_eos(chat_llama
 
 
 def test_long_prompts_keep_their_end_and_sequences_fit(chat_llama):
-    from sktransformers._loading import load_tokenizer
+    from sktransformers.backbones.loading import load_tokenizer
 
     tok = load_tokenizer(chat_llama)
     prefs = check_preferences(pd.DataFrame({"prompt": ["the city " * 50 + "who"],
@@ -269,8 +274,8 @@ def test_long_prompts_keep_their_end_and_sequences_fit(chat_llama):
 
 
 def test_sequence_logps_count_completion_tokens_only(tiny_llama):
-    from sktransformers._causal_lm import load_policy
-    from sktransformers._loading import load_tokenizer
+    from sktransformers.backbones.causal_lm import load_policy
+    from sktransformers.backbones.loading import load_tokenizer
 
     model, tok = load_policy(tiny_llama).eval(), load_tokenizer(tiny_llama)
     items = tokenize_pairs(tok, check_preferences(pairs(1)), 64, 32)

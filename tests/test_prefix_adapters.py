@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from sktransformers._loading import load_backbone, load_tokenizer
-from sktransformers._modules import Encoder
 from sktransformers.adaptation import Adapters, PrefixTuning
+from sktransformers.backbones.loading import load_backbone, load_tokenizer
+from sktransformers.backbones.modules import Encoder
 
 from estimators import TRAINABLE, make
 from tiny_models import make_tiny_bert
@@ -156,8 +156,8 @@ def test_prefixes_leave_every_position_to_the_text(tiny_bert):
 
 def test_prefix_keeps_the_texts_pretrained_positions(tiny_bert):
     """With a prefix cache BERT would number the text from n_virtual_tokens; we pass 0.."""
-    from sktransformers._loading import load_backbone
     from sktransformers.adaptation import PrefixTuning
+    from sktransformers.backbones.loading import load_backbone
 
     wrapped = PrefixTuning(n_virtual_tokens=5, projection_dim=None).prepare(
         load_backbone(tiny_bert), tiny_bert)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import sktransformers
 from sktransformers import LoRAClassifier, TransformerEmbedder
-from sktransformers._validation import check_labels, check_texts
+from sktransformers.core.validation import check_labels, check_texts
 
 from estimators import make
 
@@ -120,7 +120,7 @@ def test_in_context_set_params_after_fit_takes_effect_at_the_next_fit(tiny_bert,
 # --------------------------------------------------------- interrupted work
 def _interrupt_at(monkeypatch, step):
     """Make the training step number ``step`` (1-based) raise KeyboardInterrupt (Ctrl-C)."""
-    from sktransformers import _training
+    from sktransformers.core import training as _training
 
     calls = {"n": 0}
     original = _training._ClassifierNet.train_step
@@ -137,7 +137,7 @@ def _interrupt_at(monkeypatch, step):
 
 def test_interrupted_fit_warns_and_keeps_the_finished_epochs(tiny_bert, binary_data,
                                                             monkeypatch):
-    from sktransformers._training import InterruptedFitWarning
+    from sktransformers.core.training import InterruptedFitWarning
 
     _interrupt_at(monkeypatch, step=5)  # 24 texts, batches of 8: epoch 2's second step
     clf = make("lora", tiny_bert, max_epochs=3)
@@ -160,7 +160,7 @@ def test_fit_interrupted_in_its_first_epoch_leaves_no_model(tiny_bert, binary_da
 
 def test_a_killed_fit_resumes_from_its_checkpoint(tiny_bert, binary_data, monkeypatch,
                                                   tmp_path):
-    from sktransformers import _training
+    from sktransformers.core import training as _training
 
     full = make("lora", tiny_bert, max_epochs=3).fit(*binary_data)
     calls = _interrupt_at(monkeypatch, step=7)  # killed during epoch 3
@@ -179,7 +179,7 @@ def test_a_killed_fit_resumes_from_its_checkpoint(tiny_bert, binary_data, monkey
 
 def test_a_checkpoint_of_another_run_is_not_resumed(tiny_bert, binary_data, monkeypatch,
                                                     tmp_path):
-    from sktransformers import _training
+    from sktransformers.core import training as _training
 
     _interrupt_at(monkeypatch, step=4)
     with pytest.warns(_training.InterruptedFitWarning):
@@ -191,7 +191,7 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tiny_bert, binary_data, monk
 
 def test_early_stopping_snapshots_only_trainable_parameters(tiny_bert, binary_data,
                                                            monkeypatch):
-    from sktransformers import _callbacks
+    from sktransformers.core import callbacks as _callbacks
 
     seen = []
     original = _callbacks.BestTrainableEarlyStopping.on_train_end
@@ -260,7 +260,7 @@ def test_rss_stays_flat_over_repeated_fits(tmp_path, binary_data):
 
 
 def test_clear_cache_frees_shared_models_and_estimators_still_work(tiny_bert, binary_data):
-    from sktransformers._loading import models
+    from sktransformers.backbones.loading import models
 
     clf = make("feature", tiny_bert).fit(*binary_data)
     expected = clf.predict_proba(binary_data[0])
@@ -305,7 +305,7 @@ def test_threads_give_the_same_vectors_as_serial_calls(tiny_bert):
                                 range(32)))
     for which, vectors in results:
         np.testing.assert_array_equal(vectors, serial[which])
-    from sktransformers._loading import load_frozen_backbone
+    from sktransformers.backbones.loading import load_frozen_backbone
 
     assert not load_frozen_backbone(tiny_bert).training
 
@@ -336,7 +336,7 @@ def test_early_stopping_works_for_every_adapted_classifier(name, tiny_bert, bina
 def test_roberta_models_lose_two_positions_to_their_padding_offset():
     from transformers import BertConfig, RobertaConfig
 
-    from sktransformers._loading import check_max_length, usable_positions
+    from sktransformers.backbones.loading import check_max_length, usable_positions
 
     assert usable_positions(RobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
     assert usable_positions(BertConfig(max_position_embeddings=512)) == 512

@@ -46,9 +46,10 @@ def tfidf_pairwise_accuracy(train, test) -> float:
 
 def base_generations(prompts, max_new_tokens):
     """Greedy responses of the packaged SmolLM2-135M-Instruct before any tuning."""
-    from sktransformers._causal_lm import default_lm_path, load_causal_lm
-    from sktransformers._loading import load_tokenizer
-    from sktransformers._policy import generate
+    from sktransformers.backbones.causal_lm import load_causal_lm
+    from sktransformers.backbones.loading import load_tokenizer
+    from sktransformers.backbones.packaged import default_lm_path
+    from sktransformers.backbones.policy import generate
 
     path = default_lm_path()
     return generate(load_causal_lm(path), load_tokenizer(path), list(prompts),

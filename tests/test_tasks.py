@@ -24,9 +24,9 @@ from sktransformers import (
     TransformerFeatureClassifier,
     embedding_cache,
 )
-from sktransformers._loading import load_tokenizer
-from sktransformers._modules import pool_windows
-from sktransformers._text import tokenize
+from sktransformers.backbones.loading import load_tokenizer
+from sktransformers.backbones.modules import pool_windows
+from sktransformers.backbones.text import tokenize
 
 from estimators import CLASSIFIERS, REGRESSORS, TRAINABLE, TRAINABLE_REGRESSORS, make, outputs
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sktransformers._loading import load_tokenizer
-from sktransformers._text import (
+from sktransformers.backbones.loading import load_tokenizer
+from sktransformers.backbones.text import (
     Collator,
     LengthGroupedBatches,
     TextDataset,

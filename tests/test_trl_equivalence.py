@@ -13,8 +13,8 @@ import os
 import pytest
 import torch
 
-from sktransformers._policy import sequence_logps
-from sktransformers._tasks import DPOLoss
+from sktransformers.backbones.policy import sequence_logps
+from sktransformers.core.tasks import DPOLoss
 
 from conftest import NEG, POS
 

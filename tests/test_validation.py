@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from sktransformers import TransformerEmbedder
-from sktransformers._loading import resolve_model
-from sktransformers._validation import check_labels, check_texts
+from sktransformers.backbones.loading import resolve_model
+from sktransformers.core.validation import check_labels, check_texts
 
 from estimators import (
     CLASSIFIERS,

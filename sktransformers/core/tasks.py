@@ -8,7 +8,9 @@ The training core and every trainable estimator are task-agnostic; a task says
 - which array early stopping stratifies on (:meth:`stratify`),
 - and how raw outputs become probabilities and predictions.
 
-Three tasks exist: :class:`SingleLabel` (softmax + cross-entropy),
+:class:`Task` and :class:`SupervisedTask` declare what the core and the estimators
+use; a new task implements them and registers with ``@safe_state`` (loadable from a
+saved folder). Three supervised tasks exist: :class:`SingleLabel` (softmax + cross-entropy),
 :class:`MultiLabel` (sigmoid + binary cross-entropy, 2-D indicator targets, as
 scikit-learn's ``MLPClassifier``) and :class:`Regression` (standardised targets,
 squared error or Huber). A fitted estimator keeps its task as ``task_``: it holds
@@ -16,6 +18,8 @@ no tensors, only what is needed to map outputs back (classes, target scale).
 """
 
 from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -25,6 +29,56 @@ from torch import nn
 
 from .registry import safe_state
 from .validation import check_labels, check_multilabel, check_regression_targets
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What the training core asks of a task (:func:`~sktransformers.core.training.train`).
+
+    Attributes
+    ----------
+    kind : str
+        ``"classification"``, ``"multilabel"``, ``"regression"`` or ``"preference"``:
+        how the core reports validation (single-label classification: accuracy, and
+        ``n_outputs`` classes) and how exports map outputs.
+    """
+
+    kind: str
+
+    def criterion(self) -> nn.Module:
+        """The loss, per sample (``reduction="none"``): the core weights and averages it."""
+
+    def stratify(self, targets):
+        """The array early stopping stratifies its split on, or ``None``."""
+
+
+@runtime_checkable
+class SupervisedTask(Task, Protocol):
+    """A task the estimators fit from ``y`` and predict with (all but the preference tasks).
+
+    ``n_outputs`` (the head's width) is known once ``encode`` has seen the targets.
+    """
+
+    @property
+    def n_outputs(self) -> int: ...
+
+    def initial_bias(self, targets):
+        """The output layer's starting bias, or ``None`` for the layer's own."""
+
+    def encode(self, y, n_samples: int) -> np.ndarray:
+        """Check ``y`` and return training targets; remember what maps outputs back."""
+
+    def sample_weight(self, class_weight):
+        """Per-sample weights from ``class_weight``, or ``None``."""
+
+    def linear_probe(self, features, targets, weights, balanced=False):
+        """Weights ``(n_outputs, dim)`` and bias of a linear model on frozen features."""
+
+    def predict(self, outputs, *args) -> np.ndarray:
+        """Predictions from outputs (classifiers: from probabilities, see ``proba``)."""
+
+    def forget_labels(self) -> None:
+        """Drop the training targets once fitted."""
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval
 
+from ..adaptation import Adaptation, make_adaptation
 from ..backbones.inference import run_module
 from ..backbones.loading import (
     check_max_length,
@@ -55,8 +56,9 @@ class AdaptedModel(BaseTransformerModel):
     _rebuilt = ("module_", "tokenizer_", "model_path_", "_int8")
     _packaged = DEFAULT_ENCODER
 
-    def _adaptation(self):
-        raise NotImplementedError
+    def _adaptation(self) -> Adaptation:
+        """A fresh strategy object for this fit (presets build theirs from their parameters)."""
+        return copy.deepcopy(make_adaptation(self.adaptation))
 
     def _fit_model(self, texts, targets, weights, split, device, dtype, task):
         path = resolve_model(self.model)
@@ -64,13 +66,12 @@ class AdaptedModel(BaseTransformerModel):
         tokenizer = load_tokenizer(path)
         backbone = load_backbone(path)
         # soft prompts take input positions; prefixes do not (the text keeps its own)
-        max_length = check_max_length(backbone.config, self.max_length,
-                                      getattr(adaptation, "positions_used", 0))
-        check_pooling(backbone.config, getattr(self, "pooling", "mean"))
+        max_length = check_max_length(backbone.config, self.max_length, adaptation.positions_used)
+        check_pooling(backbone.config, self.pooling)
         encodings = self._encode(tokenizer, texts, max_length)
-        pairs = isinstance(texts, list) and isinstance(texts[0], tuple)
+        pairs = self._is_pairs(texts)
         head = self._initial_head(texts, targets, weights, split, device, dtype, task)
-        if not getattr(adaptation, "keeps_dropout", False):
+        if not adaptation.keeps_dropout:
             without_dropout(backbone)
         module = self._build_module(adaptation.prepare(backbone, path), backbone.config, task,
                                     head, pairs, adaptation)
@@ -83,6 +84,8 @@ class AdaptedModel(BaseTransformerModel):
                 for idx in split
             )
         config = self._train_config(device, dtype)
+        if config.lr is None:
+            config.lr = adaptation.default_lr
         config.head_lr = max(config.lr, HEAD_LR_FLOOR)
         history = train(module, train_data, valid_data, config, task,
                         collate_fn=Collator(tokenizer), train_loader=LengthGroupedLoader)
@@ -104,7 +107,7 @@ class AdaptedModel(BaseTransformerModel):
         """
         siamese = pairs and self.pair_encoding == "bi"
         encoder = Encoder(backbone, self.pooling, "pair" if siamese else self.chunk_pooling,
-                          getattr(adaptation, "pool_virtual_tokens", False), self.normalize)
+                          adaptation.pool_virtual_tokens, self.normalize)
         width = config.hidden_size * (4 if siamese else 1)
         return TextModel(encoder, make_head(width, task.n_outputs, **(head or {})))
 

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..backbones.encoder import frozen_encoder
 from ..backbones.modules import CHUNK_POOLINGS, PAIR_ENCODINGS, POOLINGS
+from ..backbones.onnx import export_onnx
 from ..core.device import (
     PRECISIONS,
     check_device,
@@ -264,8 +265,6 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         -------
         path : pathlib.Path
         """
-        from ..backbones.onnx import export_onnx
-
         return export_onnx(self, path, quantize)
 
     def _outputs(self, X) -> np.ndarray:

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..backbones.encoder import frozen_encoder
 from ..core.history import History
-from ..core.tasks import MultiLabel, classification_task
+from ..core.tasks import classification_task
 from ..core.validation import check_regression_targets, check_sample_weight, check_texts
 from .base import ENCODER_CONSTRAINTS, LONG_TEXT_CONSTRAINTS, TextInputMixin, store_params
 
@@ -335,7 +335,7 @@ class TransformerFeatureClassifier(ClassifierMixin, _FeatureModel):
         task = classification_task(y)
         task.encode(y, n_samples)
         estimator = self._estimator()
-        if isinstance(task, MultiLabel) and not get_tags(estimator).target_tags.multi_output:
+        if task.kind == "multilabel" and not get_tags(estimator).target_tags.multi_output:
             estimator = OneVsRestClassifier(estimator)
         return task.labels_, estimator
 

@@ -25,7 +25,7 @@ from ..backbones.reference import reference_for
 from ..backbones.text import encode
 from ..core.device import seed_everything
 from ..core.history import History
-from ..core.tasks import MultiLabel, SingleLabel, classification_task, softmax
+from ..core.tasks import SingleLabel, classification_task, softmax
 from ..core.validation import check_texts
 from .base import ENCODER_CONSTRAINTS, NO_INT8_PRECISION, TextInputMixin, store_params
 from .embedding import TransformerEmbedder
@@ -175,7 +175,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         pairs = isinstance(texts[0], tuple)
         if self.template != "auto":
             _check_template(self.template, pairs)
-        if isinstance(classification_task(y), MultiLabel):
+        if classification_task(y).kind == "multilabel":
             raise ValueError(
                 "InContextClassifier scores one label per text; multi-label y (an indicator "
                 "matrix) is not supported. Use a trainable classifier such as LoRAClassifier "

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ..adaptation import ADAPTATIONS, default_lr, make_adaptation
 from ..backbones.inference import run_module
 from ..backbones.modules import Encoder, RewardModule, make_head
 from ..backbones.text import tokenize_responses
@@ -99,7 +97,7 @@ default="lora"
     _parameter_constraints = {
         **ENCODER_CONSTRAINTS,
         "precision": NO_INT8_PRECISION,
-        "adaptation": [StrOptions(set(ADAPTATIONS)), HasMethods(["prepare", "finalize"])],
+        "adaptation": [str, HasMethods(["prepare", "finalize"])],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither"), None],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -143,14 +141,6 @@ default="lora"
         fitted = self._fit_model(prefs, prefs.margin, weights, split, device, dtype, task)
         vars(self).update(fitted, task_=task, pairs_=False)
         return self
-
-    def _adaptation(self):
-        return copy.deepcopy(make_adaptation(self.adaptation))
-
-    def _train_config(self, device, dtype):
-        config = super()._train_config(device, dtype)
-        config.lr = default_lr(self.adaptation) if self.lr is None else self.lr
-        return config
 
     def _encode(self, tokenizer, prefs, max_length):
         chosen = tokenize_responses(tokenizer, prefs.prompts, prefs.chosen, max_length)

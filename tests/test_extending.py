@@ -1,0 +1,116 @@
+"""Adding a method from outside the package: the guide in docs/design.md, as a test.
+
+A toy strategy (train only the backbone's LayerNorm weights: "BitFit"-like) is
+defined and registered here, then fitted through the generic classifier and
+regressor by name and as an object, cloned, searched, pickled and saved.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from sktransformers import AdaptedClassifier, AdaptedRegressor, LoRAClassifier, load
+from sktransformers.adaptation import (
+    ADAPTATIONS,
+    Adaptation,
+    AdaptationBase,
+    LoRA,
+    make_adaptation,
+    register_adaptation,
+)
+
+TINY = {"max_epochs": 2, "batch_size": 8, "verbose": 0, "random_state": 0, "max_length": 16}
+
+
+@register_adaptation
+@dataclass
+class NormsOnly(AdaptationBase):
+    """Train the backbone's normalisation layers only (and the head)."""
+
+    name: ClassVar[str] = "norms-only"
+    default_lr: ClassVar[float] = 1e-2
+    keeps_dropout: ClassVar[bool] = True
+    scale: float = 1.0  # a hyperparameter, to show it is saved and restored
+
+    def prepare(self, backbone, model_path):
+        backbone.requires_grad_(False)
+        for module in backbone.modules():
+            if "norm" in type(module).__name__.lower():
+                module.requires_grad_(True)
+        return backbone
+
+
+def test_a_registered_method_has_the_declared_interface():
+    assert ADAPTATIONS["norms-only"] == (NormsOnly, 1e-2)
+    assert isinstance(NormsOnly(), Adaptation) and isinstance(LoRA(), Adaptation)
+    assert isinstance(make_adaptation("norms-only"), NormsOnly)
+
+
+@pytest.mark.parametrize("adaptation", ["norms-only", NormsOnly(scale=2.0)])
+def test_the_classifier_fits_a_new_method(adaptation, tiny_bert, binary_data, tmp_path):
+    X, y = binary_data
+    clf = AdaptedClassifier(tiny_bert, adaptation=adaptation, **TINY).fit(X, y)
+    norms = sum(p.numel() for n, p in clf.module_.encoder.named_parameters()
+                if "LayerNorm" in n)
+    head = sum(p.numel() for p in clf.module_.head.parameters())
+    assert clf.n_trainable_params_ == norms + head
+    assert set(clf.trained_state_) == {n for n, p in clf.module_.named_parameters()
+                                       if "LayerNorm" in n or n.startswith("head.")}
+    assert clf.score(X, y) == 1.0  # the toy data is separable
+    proba = clf.predict_proba(X)
+    # the default learning rate is the method's: 1e-2, not LoRA's 5e-4
+    assert clf.history_[0]["train_loss"] != pytest.approx(clf.history_[-1]["train_loss"])
+    for loaded in (pickle.loads(pickle.dumps(clf)), load(clf.save(tmp_path / "clf"))):
+        assert isinstance(loaded.adaptation_, NormsOnly)
+        assert loaded.adaptation_.scale == clf.adaptation_.scale
+        np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)
+
+
+def test_the_regressor_fits_a_new_method(tiny_bert, regression_data):
+    X, y = regression_data
+    reg = AdaptedRegressor(tiny_bert, adaptation="norms-only", **TINY).fit(X, y)
+    assert reg.score(X, y) > 0.9
+    assert isinstance(reg.adaptation_, NormsOnly)
+
+
+def test_the_generic_estimator_is_the_named_presets(tiny_bert, binary_data):
+    """``AdaptedClassifier(adaptation=LoRA(r=2))`` is ``LoRAClassifier(r=2)``."""
+    X, y = binary_data
+    generic = AdaptedClassifier(tiny_bert, adaptation=LoRA(r=2), lr=1e-2, **TINY).fit(X, y)
+    preset = LoRAClassifier(tiny_bert, r=2, lr=1e-2, **TINY).fit(X, y)
+    np.testing.assert_allclose(generic.predict_proba(X), preset.predict_proba(X), atol=1e-6)
+
+
+def test_search_over_methods(tiny_bert, binary_data):
+    X, y = binary_data
+    est = AdaptedClassifier(tiny_bert, **{**TINY, "max_epochs": 1})
+    assert clone(est).get_params()["adaptation"] == "lora"
+    search = GridSearchCV(est, {"adaptation": ["norms-only", "head"]}, cv=2).fit(X, y)
+    assert set(search.cv_results_["param_adaptation"]) == {"norms-only", "head"}
+
+
+def test_bad_strategies_are_refused_clearly(tiny_bert, binary_data):
+    X, y = binary_data
+    with pytest.raises(ValueError, match="not one of"):
+        AdaptedClassifier(tiny_bert, adaptation="nope", **TINY).fit(X, y)
+
+    class Incomplete:
+        def prepare(self, backbone, path):
+            return backbone
+
+        def finalize(self, backbone):
+            return backbone
+
+    with pytest.raises(TypeError, match="strategy object"):
+        AdaptedClassifier(tiny_bert, adaptation=Incomplete(), **TINY).fit(X, y)
+    with pytest.raises(TypeError, match="lacks"):
+        register_adaptation(type("Nameless", (AdaptationBase,), {}))
+    with pytest.raises(ValueError, match="taken"):
+        register_adaptation(type("OtherLoRA", (AdaptationBase,), {"name": "lora"}))
