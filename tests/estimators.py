@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from sktransformers import (
+    AdaptedClassifier,
+    AdaptedRegressor,
     AdapterClassifier,
     AdapterRegressor,
     FullFinetuneClassifier,
@@ -48,12 +50,18 @@ REGRESSORS = {f"{name}-reg": (cls, CLASSIFIERS[name][1])
               for name, cls in _REGRESSOR_CLASSES.items()}
 TRAINABLE_REGRESSORS = [f"{name}-reg" for name in TRAINABLE]
 
+#: The generic estimators (any method, by name), through the contract with one method.
+GENERIC = {
+    "adapted": (AdaptedClassifier, {**TRAIN, "adaptation": "adapter", "lr": 1e-2}),
+    "adapted-reg": (AdaptedRegressor, {**TRAIN, "adaptation": "adapter", "lr": 1e-2}),
+}
+
 #: Every estimator of the contract matrix: classifiers and regressors.
-ESTIMATORS = {**CLASSIFIERS, **REGRESSORS}
+ESTIMATORS = {**CLASSIFIERS, **REGRESSORS, **GENERIC}
 
 
 def is_regressor_name(name) -> bool:
-    return name in REGRESSORS
+    return name.endswith("-reg")
 
 
 def outputs(est, X):

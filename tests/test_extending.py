@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
@@ -25,6 +26,7 @@ from sktransformers.adaptation import (
     make_adaptation,
     register_adaptation,
 )
+from sktransformers.backbones.loading import load_backbone
 
 TINY = {"max_epochs": 2, "batch_size": 8, "verbose": 0, "random_state": 0, "max_length": 16}
 
@@ -63,10 +65,13 @@ def test_the_classifier_fits_a_new_method(adaptation, tiny_bert, binary_data, tm
     assert clf.n_trainable_params_ == norms + head
     assert set(clf.trained_state_) == {n for n, p in clf.module_.named_parameters()
                                        if "LayerNorm" in n or n.startswith("head.")}
-    assert clf.score(X, y) == 1.0  # the toy data is separable
+    base = load_backbone(tiny_bert).state_dict()
+    moved = [n for n, v in clf.trained_state_.items() if not n.startswith("head.")
+             and not torch.equal(v, base[n.split("backbone.", 1)[1]])]
+    assert moved  # the method trained the norms it made trainable
+    assert clf.history_[-1]["train_loss"] < clf.history_[0]["train_loss"]
+    assert clf.score(X, y) >= 0.75  # chance is 0.5 on the balanced toy data
     proba = clf.predict_proba(X)
-    # the default learning rate is the method's: 1e-2, not LoRA's 5e-4
-    assert clf.history_[0]["train_loss"] != pytest.approx(clf.history_[-1]["train_loss"])
     for loaded in (pickle.loads(pickle.dumps(clf)), load(clf.save(tmp_path / "clf"))):
         assert isinstance(loaded.adaptation_, NormsOnly)
         assert loaded.adaptation_.scale == clf.adaptation_.scale
@@ -76,7 +81,7 @@ def test_the_classifier_fits_a_new_method(adaptation, tiny_bert, binary_data, tm
 def test_the_regressor_fits_a_new_method(tiny_bert, regression_data):
     X, y = regression_data
     reg = AdaptedRegressor(tiny_bert, adaptation="norms-only", **TINY).fit(X, y)
-    assert reg.score(X, y) > 0.9
+    assert reg.score(X, y) > 0.8  # R² of the mean is 0
     assert isinstance(reg.adaptation_, NormsOnly)
 
 

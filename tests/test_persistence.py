@@ -11,6 +11,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from safetensors import safe_open
 
 import sktransformers
 from sktransformers import DPOTuner, RewardModel, TransformerEmbedder, load
@@ -28,9 +29,16 @@ def folder_bytes(folder) -> int:
 
 
 def assert_no_pickle(folder):
-    """No file of a saved model is a pickle (pickles start with the PROTO opcode 0x80)."""
+    """No file of a saved model is a pickle (pickles start with the PROTO opcode 0x80).
+
+    A safetensors file starts with its header's length, whose low byte may be 0x80:
+    those files must instead parse as safetensors (a JSON header, then raw tensors).
+    """
     for file in folder.rglob("*"):
-        if file.is_file():
+        if file.suffix == ".safetensors":
+            with safe_open(file, "pt") as tensors:
+                assert list(tensors.keys()), file
+        elif file.is_file():
             assert not file.read_bytes().startswith(b"\x80"), file
 
 
