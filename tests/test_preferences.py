@@ -398,3 +398,23 @@ def test_adaptation_names_and_objects(make):
         make_adaptation(42)
     backbone = torch.nn.Linear(2, 2)
     assert not any(p.requires_grad for p in Frozen().prepare(backbone, "x").parameters())
+
+
+def test_rloo_trains_through_the_same_strategies(rloo):
+    """The online tuner prepares its policy with the strategy objects every estimator uses."""
+    prompts = ["what is it", "the film is"]
+    tuner = rloo(count_good, adaptation=LoRA(r=2)).fit(prompts)
+    assert tuner.adaptation_ == LoRA(r=2, merge=False)  # unmerged: off, it is the reference
+    trained = tuner.trained_state_
+    lora = sum(v.numel() for k, v in trained.items() if "lora_" in k)
+    assert tuner.n_trainable_params_ == lora == sum(v.numel() for v in trained.values())
+    # a 0.3 state kept the parameter itself ("lora") as adaptation_: it still restores
+    state = tuner.__getstate__()
+    state["adaptation_"] = "lora"
+    state["trained_state_"] = rloo(count_good).fit(prompts).trained_state_  # r=8
+    old = type(tuner).__new__(type(tuner))
+    old.__setstate__(state)
+    assert old.adaptation_ == LoRA(merge=False)
+    adapters = rloo(count_good, adaptation="adapter").fit(prompts)
+    assert not hasattr(adapters.policy_, "disable_adapter")  # TRL keeps its own reference
+    assert adapters.n_trainable_params_ == sum(v.numel() for v in adapters.trained_state_.values())
