@@ -51,7 +51,9 @@ numpydoc_xref_param_type = False
 # every public parameter must be documented, with a description, and every
 # function documents what it returns
 numpydoc_validation_checks = {"PR01", "PR02", "PR07", "RT01"}
-numpydoc_validation_exclude = {r"\.__init__$", r"\._[a-z_]+$", r"\.set_\w*_request$"}
+# (a Protocol has no constructor to document: numpydoc sees typing's *args, **kwargs)
+numpydoc_validation_exclude = {r"\.__init__$", r"\._[a-z_]+$", r"\.set_\w*_request$",
+                               r"\.adaptation\.Adaptation$"}
 
 # ---------------------------------------------------------------- notebooks
 # The example notebooks are MyST Markdown under examples/, copied in at build time.

@@ -248,3 +248,12 @@ def test_compare_applies_long_text_settings(tiny_bert, monkeypatch):
             max_length=16, verbose=0, progress=None)
     head = built[1]
     assert head.long_text == "chunk" and head.max_length == 16
+
+
+def test_results_are_ranked_by_each_tasks_first_metric():
+    """The plot ranks by ``display.RANKING_METRICS``: the first metric of each task."""
+    from sktransformers.compare import METRICS
+    from sktransformers.display import RANKING_METRICS, main_metric
+
+    assert RANKING_METRICS == tuple(next(iter(m)) for m in METRICS.values())
+    assert main_metric(pd.DataFrame(columns=["fit_s", "macro_f1", "micro_f1"])) == "micro_f1"

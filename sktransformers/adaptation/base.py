@@ -52,11 +52,32 @@ class Adaptation(Protocol):
     def pool_virtual_tokens(self) -> bool: ...
 
     def prepare(self, backbone, model_path: str):
-        """The module to train, built around ``backbone`` (loaded from ``model_path``),
-        with exactly the method's parameters trainable."""
+        """The module to train, with exactly the method's parameters trainable.
+
+        Parameters
+        ----------
+        backbone : torch.nn.Module
+            A freshly loaded pretrained model, the strategy's to change.
+        model_path : str
+            Where it was loaded from (for methods that read its tokenizer).
+
+        Returns
+        -------
+        module : torch.nn.Module
+        """
 
     def finalize(self, backbone):
-        """The trained module as it predicts (e.g. LoRA merged into the weights)."""
+        """The trained module as it predicts (e.g. LoRA merged into the weights).
+
+        Parameters
+        ----------
+        backbone : torch.nn.Module
+            What ``prepare`` returned, trained.
+
+        Returns
+        -------
+        module : torch.nn.Module
+        """
 
     def unmerged(self) -> Adaptation:
         """This strategy with its update kept apart from the base weights after
@@ -84,28 +105,66 @@ class AdaptationBase:
         return self
 
 
-def register_adaptation(cls: type) -> type:
-    """Class decorator: make strategy ``cls`` available as ``adaptation=cls.name``.
+def register_adaptation(strategy: type) -> type:
+    """Class decorator: make ``strategy`` available as ``adaptation=strategy.name``.
 
     It is checked against :class:`Adaptation` and recorded for the safe folder
     format, so estimators that hold it save and load.
+
+    Parameters
+    ----------
+    strategy : type
+        A strategy class, usually a dataclass subclassing :class:`AdaptationBase`.
+
+    Returns
+    -------
+    strategy : type
+        The class itself, registered.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> from typing import ClassVar
+    >>> from sktransformers.adaptation import AdaptationBase, register_adaptation
+    >>> @register_adaptation
+    ... @dataclass
+    ... class BiasOnly(AdaptationBase):
+    ...     name: ClassVar[str] = "bias-only"
+    ...     def prepare(self, backbone, model_path):
+    ...         for param_name, param in backbone.named_parameters():
+    ...             param.requires_grad_(param_name.endswith("bias"))
+    ...         return backbone
+    >>> from sktransformers import AdaptedClassifier
+    >>> AdaptedClassifier(adaptation="bias-only").adaptation
+    'bias-only'
     """
     missing = [attr for attr in ("name", "default_lr", "keeps_dropout", "peft_adapter",
                                  "positions_used", "pool_virtual_tokens", "prepare",
-                                 "finalize", "unmerged") if not hasattr(cls, attr)]
-    if missing or not isinstance(cls.name, str) or not cls.name:
-        raise TypeError(f"{cls.__name__} is not an adaptation strategy: it lacks "
+                                 "finalize", "unmerged") if not hasattr(strategy, attr)]
+    if missing or not isinstance(strategy.name, str) or not strategy.name:
+        raise TypeError(f"{strategy.__name__} is not an adaptation strategy: it lacks "
                         f"{missing or ['a name']}; subclass AdaptationBase and set name.")
-    known = ADAPTATIONS.get(cls.name)
-    if known is not None and known[0].__qualname__ != cls.__qualname__:
-        raise ValueError(f"adaptation name {cls.name!r} is taken by {known[0].__name__}; "
+    known = ADAPTATIONS.get(strategy.name)
+    if known is not None and known[0].__qualname__ != strategy.__qualname__:
+        raise ValueError(f"adaptation name {strategy.name!r} is taken by {known[0].__name__}; "
                          "choose another name.")
-    ADAPTATIONS[cls.name] = (safe_state(cls), cls.default_lr)
-    return cls
+    ADAPTATIONS[strategy.name] = (safe_state(strategy), strategy.default_lr)
+    return strategy
 
 
 def make_adaptation(spec) -> Adaptation:
-    """The strategy object for ``spec`` (a registered name, or a strategy object)."""
+    """The strategy object for ``spec``.
+
+    Parameters
+    ----------
+    spec : str or strategy object
+        A registered name (:data:`ADAPTATIONS`), or an object with the
+        :class:`Adaptation` interface (returned as it is).
+
+    Returns
+    -------
+    adaptation : Adaptation
+    """
     if isinstance(spec, str):
         if spec not in ADAPTATIONS:
             raise ValueError(f"adaptation={spec!r} is not one of {sorted(ADAPTATIONS)}; pass "
