@@ -30,6 +30,7 @@ from .estimators.embedding import (
 )
 from .estimators.head import HeadFinetuneClassifier, HeadFinetuneRegressor
 from .estimators.in_context import InContextClassifier
+from .estimators.indexing import DocumentIndex
 from .estimators.online_tuning import RLOOTuner
 from .estimators.preference_tuning import DPOTuner
 from .estimators.prompting import (
@@ -53,6 +54,7 @@ __all__ = [
     "AdapterClassifier",
     "AdapterRegressor",
     "DPOTuner",
+    "DocumentIndex",
     "EmbeddingCache",
     "FullFinetuneClassifier",
     "FullFinetuneRegressor",

@@ -13,6 +13,7 @@ from numbers import Real
 
 import torch
 from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
 
 from ..adaptation import Adaptation, make_adaptation
 from ..backbones.inference import run_module
@@ -30,6 +31,7 @@ from ..backbones.text import Collator, LengthGroupedLoader, TextDataset, tokeniz
 from ..core.device import INT8, int8_copy
 from ..core.params import count_params, load_trained, trainable_state
 from ..core.training import train
+from ..core.validation import check_texts
 from .base import (
     REGRESSION_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
@@ -129,6 +131,31 @@ class AdaptedModel(BaseTransformerModel):
         module = self._skeleton(path)
         module.encoder.backbone = self.adaptation_.finalize(module.encoder.backbone)
         self.module_, self.tokenizer_, self.model_path_ = module.eval(), load_tokenizer(path), path
+
+    def embed(self, X):
+        """The vector of each text that the head reads: the adapted backbone's output,
+        pooled (unit length with ``normalize=True``). What ``DocumentIndex(encoder=...)``
+        searches with, so a fine-tuned encoder improves retrieval.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray, pandas Series or DataFrame of str
+            Single texts.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_samples, hidden_size), float32
+        """
+        check_is_fitted(self, "module_")
+        texts = check_texts(X)
+        if self._is_pairs(texts):
+            raise ValueError("embed takes single texts; embed each side of a pair apart.")
+        device, dtype = self._device_dtype()
+        encoder = self.module_.encoder.to(device)
+        encodings = tokenize(self.tokenizer_, texts, self.max_length_, self._stride(), "bi")
+        return run_module(encoder, self.tokenizer_, encodings, batch_size=self.batch_size,
+                          device=device, dtype=None if dtype is INT8 else dtype,
+                          verbose=self.verbose, desc="embedding")
 
     def _onnx_module(self):
         """A CPU copy of the fitted module, to trace for ONNX export."""

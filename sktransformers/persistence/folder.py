@@ -8,6 +8,8 @@ A folder holds
 - ``state.json``: parameters, classes, history and every other fitted attribute,
   in a tagged JSON that only ever builds objects from a fixed list of classes;
 - ``weights.safetensors``: the tensors that training changed (``trained_state_``);
+- ``array-*.npy``: large numeric arrays (a ``DocumentIndex``'s vectors), read with
+  ``allow_pickle=False``;
 - ``adapter/``: for PEFT methods (LoRA, prompt tuning), the same adapter as a folder
   that PEFT itself loads (``PeftModel.from_pretrained``), for use outside this library;
 - ``*.skops``: fitted scikit-learn parts (the downstream model of a
@@ -37,6 +39,9 @@ from .state import FORMAT_VERSION, STAMP, check_stamp, stamp
 
 FORMAT = "sktransformers-model"
 MANIFEST, STATE, WEIGHTS, ADAPTER = "manifest.json", "state.json", "weights.safetensors", "adapter"
+#: Numeric arrays of at least this many values are written as ``.npy`` files (no pickle)
+#: rather than JSON lists: an index's chunk vectors, for one.
+NPY_MIN_SIZE = 4096
 
 
 def _sha256(path: Path) -> str:
@@ -69,6 +74,11 @@ class _Writer:
             return value if np.isfinite(value) else {"__float__": repr(value)}
         if isinstance(value, np.generic):
             return {"__scalar__": self.encode(value.item()), "dtype": value.dtype.str}
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and (
+                value.size >= NPY_MIN_SIZE):  # large numeric arrays: .npy, not JSON
+            name = self._name("array", ".npy")
+            np.save(self.root / name, value, allow_pickle=False)
+            return {"__npy__": name}
         if isinstance(value, np.ndarray):
             return {"__ndarray__": [self.encode(v) for v in value.ravel().tolist()],
                     "dtype": value.dtype.str, "shape": list(value.shape)}
@@ -214,6 +224,9 @@ class _Reader:
         else:
             array = np.asarray(values, dtype=dtype)
         return array.reshape(extra["shape"])
+
+    def _npy(self, body, extra):
+        return np.load(self.root / _inside(self.root, body), allow_pickle=False)
 
     def _tuple(self, body, extra):
         return tuple(self.decode(v) for v in body)

@@ -1,0 +1,442 @@
+"""Indexing: a searchable corpus as an estimator (dense, BM25 or hybrid retrieval)."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ..retrieval.chunks import chunk_spans
+from ..retrieval.documents import check_documents, check_queries, full_text
+from ..retrieval.fusion import reciprocal_rank_fusion
+from ..retrieval.lexical import LexicalIndex
+from ..retrieval.metrics import ranking_metrics
+from ..retrieval.stores import make_store
+from .base import ENCODER_CONSTRAINTS, TextInputMixin, store_params
+from .embedding import TransformerEmbedder
+from .search import allowed_documents, best_chunk_per_document, top_candidates
+
+
+class DocumentIndex(TextInputMixin, BaseEstimator):
+    """Search a corpus: chunk, embed and index documents; return the best for a query.
+
+    ``fit(documents)`` splits each document (its title, then its text) into
+    overlapping token windows, embeds every chunk with the encoder and stores the unit
+    vectors; ``search(queries)`` embeds the queries the same way and returns the best
+    documents, each with its best chunk. ``mode`` chooses dense retrieval, lexical
+    BM25 (``bm25s``), or both fused by reciprocal rank (``"hybrid"``); a fitted pair
+    classifier can rerank the top documents. ``score`` is nDCG@``k`` against graded
+    relevance judgements, so ``GridSearchCV`` tunes chunking, mode and weights.
+
+    Parameters
+    ----------
+    encoder : str, path, fitted estimator or None, default=None
+        The packaged all-MiniLM-L6-v2 (``None``), a hub id or model folder, or a
+        fitted sktransformers estimator with ``embed`` (e.g. a ``LoRAClassifier``
+        trained on your own query/document pairs with ``pair_encoding="bi"``); wrap a
+        fitted one in ``sklearn.frozen.FrozenEstimator`` to keep it through ``clone``.
+    mode : {"dense", "bm25", "hybrid"}, default="dense"
+    hybrid_weight : float, default=0.5
+        Weight of the dense ranking in the fusion (BM25 gets the rest).
+    rrf_k : int, default=60
+        Reciprocal rank fusion's constant.
+    chunk_size : int or None, default=None
+        Tokens per chunk; ``None``: what the encoder reads (its ``max_length`` less the
+        two special tokens).
+    chunk_overlap : int, default=32
+        Tokens shared by consecutive chunks of a document.
+    k : int, default=10
+        Documents ``search`` returns per query, and the cut of ``score``'s nDCG.
+    n_candidates : int, default=100
+        Chunks each ranking contributes before fusion, aggregation and reranking.
+    store : {"exact", "faiss"}, default="exact"
+        Exact inner products, or FAISS's HNSW graph (approximate; the ``index`` extra).
+    store_options : dict or None, default=None
+        For ``"faiss"``: ``m``, ``ef_construction``, ``ef_search``.
+    stemmer : str or None, default="english"
+        Snowball stemmer language of BM25 (``None``: no stemming).
+    reranker : fitted pair classifier or None, default=None
+        Scores ``(query, chunk)`` pairs with ``predict_proba`` (the last class's
+        probability: "relevant"); the top ``n_rerank`` documents are reordered by it.
+    n_rerank : int, default=20
+    batch_size : int, default=64
+    cache_dir : str or path, default=None
+        Embeddings also kept on disk, shared by processes (see ``TransformerEmbedder``).
+    device, precision, verbose
+        As for ``TransformerEmbedder``.
+
+    Attributes
+    ----------
+    documents_ : DataFrame
+        ``doc_id``, ``title``, ``text`` and metadata of the indexed documents.
+    n_chunks_ : int
+        Chunks searched (removed documents' chunks excluded).
+    vectors_ : ndarray of shape (n_chunks_total, dim) or None
+        Unit chunk vectors (``None`` for ``mode="bm25"``).
+
+    Examples
+    --------
+    >>> from sktransformers import DocumentIndex
+    >>> docs = ["Cats purr when they are content.", "The stock market fell sharply today.",
+    ...         "Dogs wag their tails when happy."]
+    >>> index = DocumentIndex(k=1).fit(docs)
+    >>> index.search(["why do cats purr"]).doc_id.tolist()
+    ['0']
+    """
+
+    _rebuilt = ("store_", "lexical_")
+    _parameter_constraints = {
+        "encoder": [str, os.PathLike, HasMethods(["embed"]), None],
+        "mode": [StrOptions({"dense", "bm25", "hybrid"})],
+        "hybrid_weight": [Interval(Real, 0, 1, closed="both")],
+        "rrf_k": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 2, None, closed="left"), None],
+        "chunk_overlap": [Interval(Integral, 0, None, closed="left")],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "n_candidates": [Interval(Integral, 1, None, closed="left")],
+        "store": [StrOptions({"exact", "faiss"})],
+        "store_options": [dict, None],
+        "stemmer": [str, None],
+        "reranker": [HasMethods(["predict_proba"]), None],
+        "n_rerank": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": ENCODER_CONSTRAINTS["batch_size"],
+        "cache_dir": [str, os.PathLike, None],
+        "device": ENCODER_CONSTRAINTS["device"],
+        "precision": ENCODER_CONSTRAINTS["precision"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, encoder=None, *, mode="dense", hybrid_weight=0.5, rrf_k=60,
+                 chunk_size=None, chunk_overlap=32, k=10, n_candidates=100, store="exact",
+                 store_options=None, stemmer="english", reranker=None, n_rerank=20,
+                 batch_size=64, cache_dir=None, device="auto", precision="auto", verbose=0):
+        store_params(self, locals())
+
+    # ------------------------------------------------------------ building
+    def fit(self, X, y=None):
+        """Index the documents ``X`` (replacing any earlier index).
+
+        Parameters
+        ----------
+        X : list of str, Series, or DataFrame
+            Texts, or a frame with ``text`` and optionally ``doc_id``, ``title`` and
+            metadata columns.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : DocumentIndex
+        """
+        self._validate_params()
+        self._check_device()
+        documents = check_documents(X)
+        embedder = self._embedder()
+        tokenizer, max_length = _reader(embedder)
+        chunk_size = self.chunk_size or max_length - 2
+        if self.chunk_overlap >= chunk_size:
+            raise ValueError(f"chunk_overlap={self.chunk_overlap} must be below the chunk "
+                             f"size ({chunk_size} tokens).")
+        spans, texts = self._chunks(documents, tokenizer, chunk_size)
+        vectors = self._embed(embedder, texts) if self.mode != "bm25" else None
+        fitted = {"embedder_": embedder, "documents_": documents, "chunk_size_": chunk_size,
+                  "chunk_doc_": documents["doc_id"].to_numpy(dtype=object)[spans[:, 0]],
+                  "chunk_spans_": spans[:, 1:], "chunk_alive_": np.ones(len(spans), bool),
+                  "vectors_": vectors}
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+        vars(self).update(fitted)
+        self._build_search(texts)
+        return self
+
+    def _embedder(self):
+        if self.encoder is not None and hasattr(self.encoder, "embed"):
+            check_is_fitted(self.encoder, msg=(
+                "encoder is not fitted: fit it first (clone and GridSearchCV un-fit "
+                "estimator parameters; wrap a fitted one in sklearn.frozen.FrozenEstimator)."))
+            return self.encoder
+        return TransformerEmbedder(self.encoder, normalize=True, batch_size=self.batch_size,
+                                   cache_dir=self.cache_dir, device=self.device,
+                                   precision=self.precision, verbose=self.verbose).fit()
+
+    def _chunks(self, documents, tokenizer, chunk_size):
+        texts = full_text(documents)
+        spans = chunk_spans(tokenizer, texts, chunk_size, min(self.chunk_overlap,
+                                                              chunk_size - 1))
+        return spans, [texts[d][s:e] for d, s, e in spans]
+
+    def _embed(self, embedder, texts) -> np.ndarray:
+        embed = embedder.embed if hasattr(embedder, "embed") else embedder.transform
+        vectors = np.asarray(embed(texts), dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def _chunk_texts(self, rows=None) -> list[str]:
+        texts = dict(zip(self.documents_["doc_id"], full_text(self.documents_), strict=True))
+        rows = range(len(self.chunk_doc_)) if rows is None else rows
+        return [texts.get(self.chunk_doc_[r], "")[slice(*self.chunk_spans_[r])] for r in rows]
+
+    def _build_search(self, texts=None) -> None:
+        texts = self._chunk_texts() if texts is None else texts
+        self.store_ = (None if self.vectors_ is None else
+                       make_store(self.store, self.vectors_, self.store_options))
+        self.lexical_ = (LexicalIndex(texts, self.stemmer) if self.mode != "dense" else None)
+
+    @property
+    def n_chunks_(self) -> int:
+        return int(self.chunk_alive_.sum())
+
+    # ------------------------------------------------------------ updating
+    def add(self, X):
+        """Index more documents, visible to the next search (no rebuild of the rest).
+
+        Parameters
+        ----------
+        X : list of str, Series, or DataFrame
+            As for ``fit``; their ``doc_id`` must be new (texts get the next numbers).
+
+        Returns
+        -------
+        self : DocumentIndex
+        """
+        check_is_fitted(self, "documents_")
+        documents = check_documents(X, start=_next_id(self))
+        clash = sorted(set(documents["doc_id"]) & set(self.documents_["doc_id"]))
+        if clash:
+            raise ValueError(f"doc_id values already indexed: {clash[:5]}; remove them first "
+                             "or give the new documents other ids.")
+        spans, texts = self._chunks(documents, *_reader_tokenizer(self))
+        if self.vectors_ is not None:
+            vectors = self._embed(self.embedder_, texts)
+            self.store_.add(vectors)
+            self.vectors_ = np.vstack([self.vectors_, vectors])
+        if self.lexical_ is not None:
+            self.lexical_.add(texts)
+        self.documents_ = pd.concat([self.documents_, documents], ignore_index=True)
+        self.chunk_doc_ = np.concatenate([self.chunk_doc_, documents["doc_id"].to_numpy(
+            dtype=object)[spans[:, 0]]])
+        self.chunk_spans_ = np.vstack([self.chunk_spans_, spans[:, 1:]])
+        self.chunk_alive_ = np.concatenate([self.chunk_alive_, np.ones(len(spans), bool)])
+        return self
+
+    def remove(self, ids):
+        """Drop documents by ``doc_id``; they are gone from the next search.
+
+        Parameters
+        ----------
+        ids : str or list of str
+
+        Returns
+        -------
+        self : DocumentIndex
+        """
+        check_is_fitted(self, "documents_")
+        ids = [str(ids)] if isinstance(ids, (str, int)) else [str(i) for i in ids]
+        unknown = sorted(set(ids) - set(self.documents_["doc_id"]))
+        if unknown:
+            raise ValueError(f"No indexed document has doc_id {unknown[:5]}; nothing was "
+                             "removed.")
+        self.chunk_alive_ = self.chunk_alive_ & ~np.isin(self.chunk_doc_, ids)
+        self.documents_ = self.documents_[~self.documents_["doc_id"].isin(ids)].reset_index(
+            drop=True)
+        return self
+
+    # ------------------------------------------------------------ searching
+    def search(self, X, k=None, *, where=None):
+        """The best ``k`` documents for each query, each with its best chunk.
+
+        Parameters
+        ----------
+        X : str, list of str, Series, or DataFrame with ``text`` (and ``query_id``)
+        k : int, optional
+            Defaults to the ``k`` parameter.
+        where : dict or callable, optional
+            Metadata filter: ``{column: value or list of values}``, or a function of
+            ``documents_`` returning a boolean mask.
+
+        Returns
+        -------
+        results : DataFrame
+            ``query_id``, ``query``, ``rank`` (1 first), ``doc_id``, ``chunk``,
+            ``score`` and the documents' metadata columns.
+        """
+        check_is_fitted(self, "documents_")
+        ids, queries = check_queries([X] if isinstance(X, str) else X)
+        k = self.k if k is None else k
+        allowed = self.chunk_alive_ & allowed_documents(self.documents_, self.chunk_doc_,
+                                                        where)
+        scores = self._scores(queries, allowed)
+        rows = best_chunk_per_document(scores, self.chunk_doc_, max(k, self._rerank_depth()))
+        if self.reranker is not None:
+            rows, scores = self._rerank(queries, rows, scores)
+        return self._results(ids, queries, rows, scores, k)
+
+    def _rerank_depth(self) -> int:
+        return self.n_rerank if self.reranker is not None else 0
+
+    def _scores(self, queries, allowed) -> np.ndarray:
+        """``(n_queries, n_chunks)`` scores of the chosen mode (-inf: not a candidate)."""
+        sets = []
+        if self.mode != "bm25":
+            vectors = self._embed(self.embedder_, queries)
+            best, rows = self.store_.search(vectors, self.n_candidates, allowed)
+            dense = np.full((len(queries), len(self.chunk_doc_)), -np.inf)
+            np.put_along_axis(dense, np.maximum(rows, 0), np.where(rows >= 0, best, -np.inf),
+                              axis=1)
+            sets.append(dense)
+        if self.mode != "dense":
+            sets.append(top_candidates(self.lexical_.scores(queries, allowed),
+                                       self.n_candidates))
+        if self.mode != "hybrid":
+            return sets[0]
+        return reciprocal_rank_fusion(sets, [self.hybrid_weight, 1 - self.hybrid_weight],
+                                      self.rrf_k)
+
+    def _rerank(self, queries, rows, scores):
+        texts = self._chunk_texts(np.unique(rows[rows >= 0]))
+        lookup = dict(zip(np.unique(rows[rows >= 0]), texts, strict=True))
+        depth = min(self.n_rerank, rows.shape[1])
+        top = rows[:, :depth]
+        pairs = [(q, lookup[r]) for q, line in zip(queries, top, strict=True)
+                 for r in line if r >= 0]
+        proba = np.asarray(self.reranker.predict_proba(pd.DataFrame(pairs)))[:, -1]
+        reranked = np.full(top.shape, -np.inf)
+        reranked[top >= 0] = proba
+        order = np.argsort(-reranked, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        new_scores = np.full(scores.shape, -np.inf)
+        np.put_along_axis(new_scores, np.maximum(top, 0),
+                          np.where(top >= 0, np.take_along_axis(reranked, order, axis=1),
+                                   -np.inf), axis=1)
+        return top, new_scores
+
+    def _results(self, ids, queries, rows, scores, k) -> pd.DataFrame:
+        meta = self.documents_.set_index("doc_id")
+        extra = [c for c in meta.columns if c not in ("title", "text")]
+        records = []
+        for q, (qid, query) in enumerate(zip(ids, queries, strict=True)):
+            for rank, row in enumerate(r for r in rows[q][:k] if r >= 0):
+                doc = self.chunk_doc_[row]
+                records.append({"query_id": qid, "query": query, "rank": rank + 1,
+                                "doc_id": doc, "chunk": self._chunk_texts([row])[0],
+                                "score": float(scores[q, row]),
+                                **{c: meta.at[doc, c] for c in extra}})
+        columns = ["query_id", "query", "rank", "doc_id", "chunk", "score", *extra]
+        return pd.DataFrame.from_records(records, columns=columns)
+
+    def kneighbors(self, X, n_neighbors=None):
+        """Array form of ``search``: scores and ``doc_id`` of the best documents.
+
+        Parameters
+        ----------
+        X : list of str
+        n_neighbors : int, optional
+            Defaults to ``k``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, n_neighbors)
+            ``-inf`` where fewer documents match.
+        doc_ids : ndarray of shape (n_queries, n_neighbors), object
+            ``None`` where fewer documents match.
+        """
+        k = self.k if n_neighbors is None else n_neighbors
+        found = self.search(X, k)
+        n = len(check_queries(X)[1])
+        scores = np.full((n, k), -np.inf)
+        doc_ids = np.full((n, k), None, dtype=object)
+        order = {q: i for i, q in enumerate(dict.fromkeys(found["query_id"]))}
+        for q, rank, doc, score in zip(found["query_id"], found["rank"], found["doc_id"],
+                                       found["score"], strict=True):
+            scores[order[q], rank - 1], doc_ids[order[q], rank - 1] = score, doc
+        return scores, doc_ids
+
+    def score(self, X, y):
+        """nDCG@``k`` of ``search`` against graded relevance judgements (BEIR's way).
+
+        Parameters
+        ----------
+        X : DataFrame
+            Queries: ``query_id`` and ``text``.
+        y : DataFrame
+            Judgements: ``query_id``, ``doc_id``, ``relevance``.
+
+        Returns
+        -------
+        ndcg : float
+        """
+        return self.evaluate(X, y)[f"ndcg@{self.k}"]
+
+    def evaluate(self, X, y, k=None) -> dict:
+        """nDCG@k, recall@k and MRR@k of ``search`` (``k`` defaults to the parameter).
+
+        Parameters
+        ----------
+        X : DataFrame
+            Queries: ``query_id`` and ``text``.
+        y : DataFrame
+            Judgements: ``query_id``, ``doc_id``, ``relevance``.
+        k : int, optional
+
+        Returns
+        -------
+        metrics : dict
+        """
+        k = self.k if k is None else k
+        qrels = _check_qrels(y, X)
+        known = set(self.documents_["doc_id"])
+        unknown = sorted(set(qrels["doc_id"]) - known)
+        if unknown:
+            raise ValueError(f"qrels name documents that are not indexed: {unknown[:5]}; "
+                             "index the whole corpus the judgements refer to.")
+        return ranking_metrics(self.search(X, k), qrels, k)
+
+    # ------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        if isinstance(state.get("documents_"), pd.DataFrame):
+            frame = state["documents_"]
+            state["documents_"] = {c: frame[c].to_numpy() for c in frame.columns}
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if isinstance(state.get("documents_"), dict):
+            state["documents_"] = pd.DataFrame(state["documents_"])
+        super().__setstate__(state)
+        if "documents_" in vars(self):
+            self._build_search()
+
+
+def _reader(embedder):
+    """The tokenizer and token limit of what embeds the chunks."""
+    if hasattr(embedder, "encoder_"):
+        return embedder.encoder_.tokenizer, embedder.encoder_.max_length
+    return embedder.tokenizer_, embedder.max_length_
+
+
+def _reader_tokenizer(index):
+    return _reader(index.embedder_)[0], index.chunk_size_
+
+
+def _next_id(index) -> int:
+    numeric = [int(i) for i in index.chunk_doc_ if str(i).isdigit()]
+    return max(numeric, default=-1) + 1
+
+
+def _check_qrels(y, queries) -> pd.DataFrame:
+    if not isinstance(y, pd.DataFrame) or not {"query_id", "doc_id", "relevance"} <= set(
+            y.columns):
+        raise ValueError("qrels must be a DataFrame with query_id, doc_id and relevance "
+                         "columns (the shared qrels_<split>.csv layout).")
+    qrels = y.assign(query_id=y["query_id"].astype(str), doc_id=y["doc_id"].astype(str))
+    ids = set(check_queries(queries)[0])
+    missing = sorted(set(qrels["query_id"]) - ids)
+    if missing:
+        raise ValueError(f"qrels name queries that are not in X: {missing[:5]}; pass the "
+                         "queries of the same split.")
+    return qrels

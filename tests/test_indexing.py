@@ -1,0 +1,159 @@
+"""DocumentIndex on a tiny random BERT and a hand-made corpus: search, update, score, save."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+
+from sktransformers import DocumentIndex, LoRAClassifier, load
+from sktransformers.retrieval.fusion import reciprocal_rank_fusion
+from sktransformers.retrieval.metrics import ranking_metrics
+
+CORPUS = pd.DataFrame({
+    "doc_id": ["a", "b", "c", "d"],
+    "title": ["films", "", "cities", "people"],
+    "text": ["a good film with a great actor", "the plot was boring and the actor dull",
+             "the city is a place with many a person", "who is the person in this story"],
+    "year": [2020, 2021, 2020, 2022],
+})
+
+
+@pytest.fixture
+def index(tiny_bert):
+    return lambda **kw: DocumentIndex(tiny_bert, **{"k": 3, **kw})
+
+
+def test_search_returns_each_document_once_with_its_best_chunk(index):
+    idx = index(chunk_size=4, chunk_overlap=1).fit(CORPUS)
+    assert idx.n_chunks_ > len(CORPUS)  # chunks of four tokens: every document is cut
+    found = idx.search(["great film actor", "the city"])
+    assert list(found.columns[:6]) == ["query_id", "query", "rank", "doc_id", "chunk", "score"]
+    assert "year" in found.columns
+    for _, rows in found.groupby("query_id"):
+        assert rows["rank"].tolist() == [1, 2, 3]
+        assert rows["doc_id"].is_unique
+        assert rows["score"].is_monotonic_decreasing
+    for doc, chunk in zip(found.doc_id, found.chunk, strict=True):
+        full = CORPUS.set_index("doc_id").loc[doc]
+        assert chunk in f"{full.title} {full.text}".strip()
+
+
+def test_bm25_ranks_exact_term_matches_and_hybrid_fuses_both(index):
+    bm25 = index(mode="bm25", k=4).fit(CORPUS)
+    assert bm25.search("boring plot").doc_id.tolist() == ["b"]  # only b shares a term
+    dense = index(mode="dense", k=4).fit(CORPUS)
+    hybrid = index(mode="hybrid", k=4, hybrid_weight=0.3).fit(CORPUS)
+    query = "the person in the story"
+    chunk_scores = [d._scores([query], d.chunk_alive_) for d in (dense, bm25)]
+    fused = reciprocal_rank_fusion(chunk_scores, [0.3, 0.7], 60)[0]
+    expected = [hybrid.chunk_doc_[i] for i in np.argsort(-fused) if np.isfinite(fused[i])]
+    assert hybrid.search(query).doc_id.tolist() == list(dict.fromkeys(expected))[:4]
+
+
+def test_add_and_remove_change_the_next_search(index):
+    idx = index(mode="bm25").fit(CORPUS)
+    idx.add(pd.DataFrame({"doc_id": ["e"], "text": ["an awful boring plot"], "year": [2023]}))
+    assert set(idx.search("awful").doc_id) == {"e"}
+    idx.remove(["e", "b"])
+    assert idx.search("boring").empty
+    with pytest.raises(ValueError, match="No indexed document"):
+        idx.remove(["zzz", "a"])
+    assert "a" in set(idx.documents_.doc_id)  # a failed remove removes nothing
+    with pytest.raises(ValueError, match="already indexed"):
+        idx.add(pd.DataFrame({"doc_id": ["a"], "text": ["again"]}))
+
+
+def test_metadata_filters(index):
+    idx = index(k=4).fit(CORPUS)
+    assert set(idx.search("film", where={"year": 2020}).doc_id) <= {"a", "c"}
+    assert set(idx.search("film", where=lambda d: d.year > 2020).doc_id) <= {"b", "d"}
+    with pytest.raises(ValueError, match="not a document column"):
+        idx.search("film", where={"genre": "x"})
+
+
+def test_ndcg_recall_and_mrr_as_trec_eval_defines_them():
+    run = pd.DataFrame({"query_id": ["q"] * 3, "doc_id": ["d1", "d2", "d3"]})
+    qrels = pd.DataFrame({"query_id": ["q", "q", "q"], "doc_id": ["d2", "d3", "d9"],
+                          "relevance": [1, 2, 0]})
+    got = ranking_metrics(run, qrels, k=3)
+    dcg = 1 / np.log2(3) + 2 / np.log2(4)
+    ideal = 2 / np.log2(2) + 1 / np.log2(3)
+    assert got["ndcg@3"] == pytest.approx(dcg / ideal)
+    assert got["recall@3"] == 1.0 and got["mrr@3"] == pytest.approx(0.5)
+
+
+def test_score_is_ndcg_of_search(index):
+    idx = index(mode="bm25").fit(CORPUS)
+    queries = pd.DataFrame({"query_id": ["1", "2"], "text": ["boring plot", "city place"]})
+    qrels = pd.DataFrame({"query_id": ["1", "2"], "doc_id": ["b", "c"], "relevance": [1, 1]})
+    assert idx.score(queries, qrels) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="not indexed"):
+        idx.score(queries, qrels.assign(doc_id=["b", "zz"]))
+    with pytest.raises(ValueError, match="not in X"):
+        idx.score(queries.iloc[:1], qrels)
+
+
+def test_bad_input_is_refused_and_changes_nothing(index):
+    with pytest.raises(NotFittedError):
+        index().search("film")
+    with pytest.raises(ValueError):
+        index().fit([])
+    with pytest.raises(ValueError, match="repeat"):
+        index().fit(CORPUS.assign(doc_id=["a", "a", "b", "c"]))
+    with pytest.raises(ValueError, match="missing or empty"):
+        index().fit(CORPUS.assign(doc_id=["a", "", "b", "c"]))
+    with pytest.raises(ValueError):
+        index().fit(CORPUS.assign(text=["ok", None, "ok", "ok"]))
+    original = CORPUS.copy()
+    index().fit(CORPUS)
+    pd.testing.assert_frame_equal(CORPUS, original)
+
+
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_pickle_and_safe_folder_search_the_same(index, mode, tmp_path):
+    corpus = pd.concat([CORPUS.assign(doc_id=CORPUS.doc_id + str(i)) for i in range(40)])
+    idx = index(mode=mode).fit(corpus)  # 160 vectors of 32: saved as .npy, not JSON
+    idx.remove("d0")
+    expected = idx.search(["good actor", "a person"])
+    folder = idx.save(tmp_path / "index")
+    arrays = [p for p in folder.iterdir() if p.suffix == ".npy"]
+    assert len(arrays) == 1 and np.array_equal(np.load(arrays[0]), idx.vectors_)
+    assert not any(p.read_bytes().startswith(b"\x80") for p in folder.rglob("*.json"))
+    for loaded in (load(folder), pickle.loads(pickle.dumps(idx))):
+        pd.testing.assert_frame_equal(loaded.search(["good actor", "a person"]), expected)
+
+
+def test_faiss_store_finds_what_exact_search_finds(index):
+    exact = index(k=4).fit(CORPUS)
+    approx = index(k=4, store="faiss").fit(CORPUS)
+    queries = ["good film", "person story", "city"]
+    assert exact.search(queries).doc_id.tolist() == approx.search(queries).doc_id.tolist()
+
+
+def test_a_fitted_estimator_is_the_encoder(tiny_bert, binary_data):
+    X, y = binary_data
+    clf = LoRAClassifier(tiny_bert, r=2, max_epochs=1, verbose=0, random_state=0).fit(X, y)
+    vectors = clf.embed(["a good film", "the city"])
+    assert vectors.shape == (2, 32)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    idx = DocumentIndex(FrozenEstimator(clf), k=2).fit(CORPUS)
+    assert idx.vectors_[0] == pytest.approx(clf.embed([f"films {CORPUS.text[0]}"])[0],
+                                            abs=1e-5)
+    assert len(idx.search("good film")) == 2
+
+
+def test_a_reranker_reorders_the_top_documents(index):
+    class PrefersCities:
+        classes_ = np.array([0, 1])
+
+        def predict_proba(self, pairs):
+            relevant = pairs[1].str.contains("city").to_numpy(dtype=float)
+            return np.column_stack([1 - relevant, relevant])
+
+    idx = index(mode="bm25", reranker=PrefersCities(), k=2).fit(CORPUS)
+    assert idx.search("the actor person city").doc_id.tolist()[0] == "c"
