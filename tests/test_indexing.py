@@ -49,10 +49,11 @@ def test_bm25_ranks_exact_term_matches_and_hybrid_fuses_both(index):
     dense = index(mode="dense", k=4).fit(CORPUS)
     hybrid = index(mode="hybrid", k=4, hybrid_weight=0.3).fit(CORPUS)
     query = "the person in the story"
-    chunk_scores = [d._scores([query], d.chunk_alive_) for d in (dense, bm25)]
-    fused = reciprocal_rank_fusion(chunk_scores, [0.3, 0.7], 60)[0]
-    expected = [hybrid.chunk_doc_[i] for i in np.argsort(-fused) if np.isfinite(fused[i])]
-    assert hybrid.search(query).doc_id.tolist() == list(dict.fromkeys(expected))[:4]
+    doc_scores = [d._scores([query], d.doc_alive_)[0] for d in (dense, bm25)]
+    fused = reciprocal_rank_fusion(doc_scores, [0.3, 0.7], 60)[0]
+    expected = [hybrid.doc_ids_[i] for i in np.argsort(-fused, kind="stable")
+                if np.isfinite(fused[i])]
+    assert hybrid.search(query).doc_id.tolist() == expected[:4]
 
 
 def test_add_and_remove_change_the_next_search(index):
@@ -61,6 +62,7 @@ def test_add_and_remove_change_the_next_search(index):
     assert set(idx.search("awful").doc_id) == {"e"}
     idx.remove(["e", "b"])
     assert idx.search("boring").empty
+    assert "boring" not in " ".join(idx.doc_texts_)  # erased, not only hidden
     with pytest.raises(ValueError, match="No indexed document"):
         idx.remove(["zzz", "a"])
     assert "a" in set(idx.documents_.doc_id)  # a failed remove removes nothing
@@ -119,6 +121,7 @@ def test_pickle_and_safe_folder_search_the_same(index, mode, tmp_path):
     corpus = pd.concat([CORPUS.assign(doc_id=CORPUS.doc_id + str(i)) for i in range(40)])
     idx = index(mode=mode).fit(corpus)  # 160 vectors of 32: saved as .npy, not JSON
     idx.remove("d0")
+    assert not idx.vectors_[idx.chunk_doc_ == 3].any()  # d0's vectors are erased
     expected = idx.search(["good actor", "a person"])
     folder = idx.save(tmp_path / "index")
     arrays = [p for p in folder.iterdir() if p.suffix == ".npy"]

@@ -19,7 +19,13 @@ from ..retrieval.metrics import ranking_metrics
 from ..retrieval.stores import make_store
 from .base import ENCODER_CONSTRAINTS, TextInputMixin, store_params
 from .embedding import TransformerEmbedder
-from .search import allowed_documents, best_chunk_per_document, top_candidates
+from .search import (
+    allowed_documents,
+    first_chunks,
+    max_per_document,
+    top_candidates,
+    top_documents,
+)
 
 
 class DocumentIndex(TextInputMixin, BaseEstimator):
@@ -137,21 +143,24 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         self._check_device()
         documents = check_documents(X)
         embedder = self._embedder()
-        tokenizer, max_length = _reader(embedder)
+        max_length = _reader(embedder)[1]
         chunk_size = self.chunk_size or max_length - 2
         if self.chunk_overlap >= chunk_size:
             raise ValueError(f"chunk_overlap={self.chunk_overlap} must be below the chunk "
                              f"size ({chunk_size} tokens).")
-        spans, texts = self._chunks(documents, tokenizer, chunk_size)
-        vectors = self._embed(embedder, texts) if self.mode != "bm25" else None
+        texts = full_text(documents)
+        spans = chunk_spans(_reader(embedder)[0], texts, chunk_size, self.chunk_overlap)
+        vectors = (self._embed(embedder, [texts[d][s:e] for d, s, e in spans])
+                   if self.mode != "bm25" else None)
         fitted = {"embedder_": embedder, "documents_": documents, "chunk_size_": chunk_size,
-                  "chunk_doc_": documents["doc_id"].to_numpy(dtype=object)[spans[:, 0]],
-                  "chunk_spans_": spans[:, 1:], "chunk_alive_": np.ones(len(spans), bool),
-                  "vectors_": vectors}
+                  "doc_ids_": documents["doc_id"].to_numpy(dtype=object),
+                  "doc_texts_": np.asarray(texts, dtype=object),
+                  "doc_alive_": np.ones(len(documents), dtype=bool),
+                  "chunk_doc_": spans[:, 0], "chunk_spans_": spans[:, 1:], "vectors_": vectors}
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
         vars(self).update(fitted)
-        self._build_search(texts)
+        self._build_search()
         return self
 
     def _embedder(self):
@@ -164,31 +173,25 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
                                    cache_dir=self.cache_dir, device=self.device,
                                    precision=self.precision, verbose=self.verbose).fit()
 
-    def _chunks(self, documents, tokenizer, chunk_size):
-        texts = full_text(documents)
-        spans = chunk_spans(tokenizer, texts, chunk_size, min(self.chunk_overlap,
-                                                              chunk_size - 1))
-        return spans, [texts[d][s:e] for d, s, e in spans]
-
     def _embed(self, embedder, texts) -> np.ndarray:
         embed = embedder.embed if hasattr(embedder, "embed") else embedder.transform
         vectors = np.asarray(embed(texts), dtype=np.float32)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
-    def _chunk_texts(self, rows=None) -> list[str]:
-        texts = dict(zip(self.documents_["doc_id"], full_text(self.documents_), strict=True))
-        rows = range(len(self.chunk_doc_)) if rows is None else rows
-        return [texts.get(self.chunk_doc_[r], "")[slice(*self.chunk_spans_[r])] for r in rows]
+    def _chunk_texts(self, rows) -> list[str]:
+        return [self.doc_texts_[self.chunk_doc_[r]][slice(*self.chunk_spans_[r])]
+                for r in rows]
 
-    def _build_search(self, texts=None) -> None:
-        texts = self._chunk_texts() if texts is None else texts
+    def _build_search(self) -> None:
+        """The searchable structures, rebuilt from the fitted arrays (after loading too)."""
         self.store_ = (None if self.vectors_ is None else
                        make_store(self.store, self.vectors_, self.store_options))
-        self.lexical_ = (LexicalIndex(texts, self.stemmer) if self.mode != "dense" else None)
+        self.lexical_ = (LexicalIndex(list(self.doc_texts_), self.stemmer)
+                         if self.mode != "dense" else None)
 
     @property
     def n_chunks_(self) -> int:
-        return int(self.chunk_alive_.sum())
+        return int(self.doc_alive_[self.chunk_doc_].sum())
 
     # ------------------------------------------------------------ updating
     def add(self, X):
@@ -204,27 +207,32 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         self : DocumentIndex
         """
         check_is_fitted(self, "documents_")
-        documents = check_documents(X, start=_next_id(self))
-        clash = sorted(set(documents["doc_id"]) & set(self.documents_["doc_id"]))
+        documents = check_documents(X, start=_next_id(self.doc_ids_))
+        clash = sorted(set(documents["doc_id"]) & set(self.doc_ids_))
         if clash:
             raise ValueError(f"doc_id values already indexed: {clash[:5]}; remove them first "
                              "or give the new documents other ids.")
-        spans, texts = self._chunks(documents, *_reader_tokenizer(self))
+        texts = full_text(documents)
+        spans = chunk_spans(_reader(self.embedder_)[0], texts, self.chunk_size_,
+                            self.chunk_overlap)
         if self.vectors_ is not None:
-            vectors = self._embed(self.embedder_, texts)
+            vectors = self._embed(self.embedder_, [texts[d][s:e] for d, s, e in spans])
             self.store_.add(vectors)
             self.vectors_ = np.vstack([self.vectors_, vectors])
         if self.lexical_ is not None:
             self.lexical_.add(texts)
+        spans[:, 0] += len(self.doc_ids_)
         self.documents_ = pd.concat([self.documents_, documents], ignore_index=True)
-        self.chunk_doc_ = np.concatenate([self.chunk_doc_, documents["doc_id"].to_numpy(
-            dtype=object)[spans[:, 0]]])
+        self.doc_ids_ = np.concatenate([self.doc_ids_, documents["doc_id"].to_numpy(object)])
+        self.doc_texts_ = np.concatenate([self.doc_texts_, np.asarray(texts, dtype=object)])
+        self.doc_alive_ = np.concatenate([self.doc_alive_, np.ones(len(documents), bool)])
+        self.chunk_doc_ = np.concatenate([self.chunk_doc_, spans[:, 0]])
         self.chunk_spans_ = np.vstack([self.chunk_spans_, spans[:, 1:]])
-        self.chunk_alive_ = np.concatenate([self.chunk_alive_, np.ones(len(spans), bool)])
         return self
 
     def remove(self, ids):
-        """Drop documents by ``doc_id``; they are gone from the next search.
+        """Drop documents by ``doc_id``: gone from the next search, their text and
+        vectors erased from the index (and from what ``save`` writes).
 
         Parameters
         ----------
@@ -240,7 +248,11 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"No indexed document has doc_id {unknown[:5]}; nothing was "
                              "removed.")
-        self.chunk_alive_ = self.chunk_alive_ & ~np.isin(self.chunk_doc_, ids)
+        gone = np.isin(self.doc_ids_, ids)
+        self.doc_alive_ = self.doc_alive_ & ~gone
+        self.doc_texts_ = np.where(gone, "", self.doc_texts_).astype(object)
+        if self.vectors_ is not None:
+            self.vectors_[gone[self.chunk_doc_]] = 0.0
         self.documents_ = self.documents_[~self.documents_["doc_id"].isin(ids)].reset_index(
             drop=True)
         return self
@@ -262,47 +274,49 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         -------
         results : DataFrame
             ``query_id``, ``query``, ``rank`` (1 first), ``doc_id``, ``chunk``,
-            ``score`` and the documents' metadata columns.
+            ``score`` and the documents' metadata columns. The chunk is the document's
+            best under the dense ranking (its first for ``mode="bm25"``, which scores
+            whole documents).
         """
         check_is_fitted(self, "documents_")
         ids, queries = check_queries([X] if isinstance(X, str) else X)
         k = self.k if k is None else k
-        allowed = self.chunk_alive_ & allowed_documents(self.documents_, self.chunk_doc_,
-                                                        where)
-        scores = self._scores(queries, allowed)
-        rows = best_chunk_per_document(scores, self.chunk_doc_, max(k, self._rerank_depth()))
+        allowed = self.doc_alive_ & allowed_documents(self.documents_, self.doc_ids_, where)
+        scores, chunks = self._scores(queries, allowed)
+        docs = top_documents(scores, max(k, self._rerank_depth()))
         if self.reranker is not None:
-            rows, scores = self._rerank(queries, rows, scores)
-        return self._results(ids, queries, rows, scores, k)
+            docs, scores = self._rerank(queries, docs, chunks, scores)
+        return self._results(ids, queries, docs[:, :k], chunks, scores)
 
     def _rerank_depth(self) -> int:
         return self.n_rerank if self.reranker is not None else 0
 
-    def _scores(self, queries, allowed) -> np.ndarray:
-        """``(n_queries, n_chunks)`` scores of the chosen mode (-inf: not a candidate)."""
-        sets = []
+    def _scores(self, queries, allowed):
+        """Document scores ``(n_queries, n_documents)`` of the chosen mode (``-inf``: not
+        a candidate) and each document's best chunk per query."""
+        sets, chunks = [], first_chunks(self.chunk_doc_, len(self.doc_ids_), len(queries))
         if self.mode != "bm25":
             vectors = self._embed(self.embedder_, queries)
-            best, rows = self.store_.search(vectors, self.n_candidates, allowed)
-            dense = np.full((len(queries), len(self.chunk_doc_)), -np.inf)
-            np.put_along_axis(dense, np.maximum(rows, 0), np.where(rows >= 0, best, -np.inf),
-                              axis=1)
+            best, rows = self.store_.search(vectors, self.n_candidates,
+                                            allowed[self.chunk_doc_])
+            dense, chunks = max_per_document(best, rows, self.chunk_doc_, chunks)
             sets.append(dense)
         if self.mode != "dense":
             sets.append(top_candidates(self.lexical_.scores(queries, allowed),
                                        self.n_candidates))
         if self.mode != "hybrid":
-            return sets[0]
+            return sets[0], chunks
         return reciprocal_rank_fusion(sets, [self.hybrid_weight, 1 - self.hybrid_weight],
-                                      self.rrf_k)
+                                      self.rrf_k), chunks
 
-    def _rerank(self, queries, rows, scores):
-        texts = self._chunk_texts(np.unique(rows[rows >= 0]))
-        lookup = dict(zip(np.unique(rows[rows >= 0]), texts, strict=True))
-        depth = min(self.n_rerank, rows.shape[1])
-        top = rows[:, :depth]
-        pairs = [(q, lookup[r]) for q, line in zip(queries, top, strict=True)
-                 for r in line if r >= 0]
+    def _rerank(self, queries, docs, chunks, scores):
+        depth = min(self.n_rerank, docs.shape[1])
+        top = docs[:, :depth]
+        pairs = [(q, self._chunk_texts([chunks[i, d]])[0])
+                 for i, (q, line) in enumerate(zip(queries, top, strict=True))
+                 for d in line if d >= 0]
+        if not pairs:
+            return docs, scores
         proba = np.asarray(self.reranker.predict_proba(pd.DataFrame(pairs)))[:, -1]
         reranked = np.full(top.shape, -np.inf)
         reranked[top >= 0] = proba
@@ -314,17 +328,17 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
                                    -np.inf), axis=1)
         return top, new_scores
 
-    def _results(self, ids, queries, rows, scores, k) -> pd.DataFrame:
+    def _results(self, ids, queries, docs, chunks, scores) -> pd.DataFrame:
         meta = self.documents_.set_index("doc_id")
         extra = [c for c in meta.columns if c not in ("title", "text")]
         records = []
         for q, (qid, query) in enumerate(zip(ids, queries, strict=True)):
-            for rank, row in enumerate(r for r in rows[q][:k] if r >= 0):
-                doc = self.chunk_doc_[row]
+            for rank, doc in enumerate(d for d in docs[q] if d >= 0):
+                doc_id = self.doc_ids_[doc]
                 records.append({"query_id": qid, "query": query, "rank": rank + 1,
-                                "doc_id": doc, "chunk": self._chunk_texts([row])[0],
-                                "score": float(scores[q, row]),
-                                **{c: meta.at[doc, c] for c in extra}})
+                                "doc_id": doc_id, "chunk": self._chunk_texts([chunks[q, doc]])[0],
+                                "score": float(scores[q, doc]),
+                                **{c: meta.at[doc_id, c] for c in extra}})
         columns = ["query_id", "query", "rank", "doc_id", "chunk", "score", *extra]
         return pd.DataFrame.from_records(records, columns=columns)
 
@@ -419,13 +433,9 @@ def _reader(embedder):
     return embedder.tokenizer_, embedder.max_length_
 
 
-def _reader_tokenizer(index):
-    return _reader(index.embedder_)[0], index.chunk_size_
-
-
-def _next_id(index) -> int:
-    numeric = [int(i) for i in index.chunk_doc_ if str(i).isdigit()]
-    return max(numeric, default=-1) + 1
+def _next_id(doc_ids) -> int:
+    """The number after the largest numeric ``doc_id`` (texts added get the next ones)."""
+    return max((int(i) for i in doc_ids if str(i).isdigit()), default=-1) + 1
 
 
 def _check_qrels(y, queries) -> pd.DataFrame:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def allowed_documents(documents, chunk_doc: np.ndarray, where) -> np.ndarray:
-    """Boolean mask over chunks whose document passes the metadata filter ``where``."""
+def allowed_documents(documents, doc_ids: np.ndarray, where) -> np.ndarray:
+    """Boolean mask over ``doc_ids`` of the documents passing the metadata filter."""
     if where is None:
-        return np.ones(len(chunk_doc), dtype=bool)
+        return np.ones(len(doc_ids), dtype=bool)
     if callable(where):
         keep = np.asarray(where(documents), dtype=bool)
     elif isinstance(where, dict):
@@ -22,7 +22,7 @@ def allowed_documents(documents, chunk_doc: np.ndarray, where) -> np.ndarray:
     else:
         raise TypeError("where must be a dict {column: value or values} or a function of "
                         "the documents frame returning a boolean mask.")
-    return np.isin(chunk_doc, documents["doc_id"].to_numpy()[keep])
+    return np.isin(doc_ids, documents["doc_id"].to_numpy()[keep])
 
 
 def top_candidates(scores: np.ndarray, n: int) -> np.ndarray:
@@ -33,13 +33,37 @@ def top_candidates(scores: np.ndarray, n: int) -> np.ndarray:
     return np.where(scores >= cut, scores, -np.inf)
 
 
-def best_chunk_per_document(scores: np.ndarray, chunk_doc: np.ndarray, k: int) -> np.ndarray:
-    """Per query, the rows of the ``k`` best documents' best chunks (``-1`` pads)."""
-    out = np.full((scores.shape[0], k), -1, dtype=np.int64)
-    for q, row in enumerate(scores):
-        candidates = np.flatnonzero(np.isfinite(row))
-        ranked = candidates[np.argsort(-row[candidates], kind="stable")]
-        _, first = np.unique(chunk_doc[ranked], return_index=True)
-        best = ranked[np.sort(first)][:k]
-        out[q, : len(best)] = best
-    return out
+def first_chunks(chunk_doc: np.ndarray, n_docs: int, n_queries: int) -> np.ndarray:
+    """``(n_queries, n_docs)``: each document's first chunk (its row), for every query."""
+    first = np.full(n_docs, -1, dtype=np.int64)
+    first[chunk_doc[::-1]] = np.arange(len(chunk_doc))[::-1]
+    return np.tile(first, (n_queries, 1))
+
+
+def max_per_document(best: np.ndarray, rows: np.ndarray, chunk_doc: np.ndarray,
+                     chunks: np.ndarray):
+    """Document scores from chunk hits: a document scores as its best chunk (MaxP).
+
+    ``best``/``rows`` are each query's chunk hits, best first (``-1``: none). Returns
+    the ``(n_queries, n_docs)`` scores (``-inf`` for documents without a hit) and
+    ``chunks`` with each hit document's best chunk.
+    """
+    scores = np.full(chunks.shape, -np.inf)
+    chunks = chunks.copy()
+    for q in range(rows.shape[0]):
+        hits = rows[q] >= 0
+        docs = chunk_doc[rows[q][hits]]
+        _, first = np.unique(docs, return_index=True)  # hits are sorted: first is best
+        scores[q, docs[first]] = best[q][hits][first]
+        chunks[q, docs[first]] = rows[q][hits][first]
+    return scores, chunks
+
+
+def top_documents(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per query, the ``k`` best documents (``-1`` pads where fewer have a score)."""
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    order = np.argsort(-top_scores, axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    return np.where(np.isfinite(np.take_along_axis(top_scores, order, axis=1)), top, -1)
