@@ -39,6 +39,7 @@ from .estimators.prompting import (
     PromptTunedClassifier,
     PromptTunedRegressor,
 )
+from .estimators.rag import RetrievalAugmentedGenerator
 from .estimators.reward import RewardModel
 from .estimators.tuned import (
     FullFinetuneClassifier,
@@ -68,6 +69,7 @@ __all__ = [
     "PromptTunedClassifier",
     "PromptTunedRegressor",
     "RLOOTuner",
+    "RetrievalAugmentedGenerator",
     "RewardModel",
     "TransformerEmbedder",
     "TransformerFeatureClassifier",

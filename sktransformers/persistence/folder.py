@@ -30,6 +30,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from .._version import __version__
 from ..backbones.reference import BUNDLE_DIRS, BaseReference, copy_base, pickle_options, resolve
@@ -96,6 +98,9 @@ class _Writer:
                 value, SAFE_CLASSES[type(value).__name__]):
             state = value.__getstate__() or {}
             return {"__object__": type(value).__name__, "state": self.encode(dict(state))}
+        if type(value).__name__ in ESTIMATORS and not _is_fitted(value):
+            return {"__unfitted__": type(value).__name__,  # a parameter: its parameters
+                    "params": self.encode(value.get_params(deep=False))}
         if type(value).__name__ in ESTIMATORS:
             name = self._name("estimator", "")
             value.save(self.root / name, include_base=self.include_base)
@@ -127,8 +132,6 @@ def save(estimator, path, *, include_base: bool = False) -> Path:
 
     In a data-parallel run (several launched processes) only the main process writes.
     """
-    from sklearn.utils.validation import check_is_fitted
-
     check_is_fitted(estimator)
     path = Path(path)
     if not is_main_process():
@@ -253,6 +256,11 @@ class _Reader:
     def _estimator(self, body, extra):
         return load(self.root / _inside(self.root, body), trusted=self.trusted)
 
+    def _unfitted(self, body, extra):
+        if body not in ESTIMATORS:
+            raise ValueError(f"{STATE} names an estimator {body!r} that is not allowed.")
+        return ESTIMATORS[body](**self.decode(extra["params"]))  # __init__ stores only
+
     def _frozen(self, body, extra):
         from sklearn.frozen import FrozenEstimator
 
@@ -269,6 +277,14 @@ class _Reader:
                 "you trust this model's author, pass them: load(path, trusted=[...])."
             )
         return sio.load(file, trusted=self.trusted or None)
+
+
+def _is_fitted(estimator) -> bool:
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
 
 
 def _inside(root: Path, name: str) -> str:
