@@ -27,6 +27,7 @@ from ..core.device import seed_everything
 from ..core.history import History
 from ..core.tasks import SingleLabel, classification_task, softmax
 from ..core.validation import check_texts
+from ..retrieval.stores import ExactStore
 from .base import ENCODER_CONSTRAINTS, NO_INT8_PRECISION, TextInputMixin, store_params
 from .embedding import TransformerEmbedder
 from .template_search import search_template
@@ -340,8 +341,9 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             return [[] for _ in texts]
         if self.demonstrations_ is not None:
             return [list(self.demonstrations_)] * len(texts)
-        similarity = self.embedder_.transform(texts) @ self.pool_embeddings_.T
-        nearest = np.argsort(-similarity, axis=1, kind="stable")[:, : self.settings_["n_examples"]]
+        pool = ExactStore(self.pool_embeddings_)  # DocumentIndex's exact search
+        _, nearest = pool.search(self.embedder_.transform(texts), self.settings_["n_examples"],
+                                 np.ones(len(self.pool_embeddings_), dtype=bool))
         return [list(row[::-1]) for row in nearest]  # most similar last, next to the query
 
     def _label_tokens(self) -> list[list[int]]:
