@@ -66,7 +66,7 @@ def namespace():
 
 def test_every_python_block_is_covered():
     markers = ["clf = LoRAClassifier(r=8", 'clf.save("my-model-full"', "LoRARegressor().fit",
-               "RewardModel(random_state=0)"]
+               "RewardModel(random_state=0)", 'DocumentIndex(mode="hybrid")']
     assert sorted(_blocks("python")) == sorted(_block_with(m) for m in markers)
 
 
@@ -122,6 +122,29 @@ def test_preference_block_binds_to_the_real_api(monkeypatch):
                if callee.split(".")[0] in {"rm", "dpo", "rloo"}}
     for name in methods:
         assert any(hasattr(getattr(sktransformers, cls), name) for cls in estimators), name
+
+
+def test_indexing_block_binds_to_the_real_api(monkeypatch):
+    block = _block_with('DocumentIndex(mode="hybrid")')
+    monkeypatch.chdir(ROOT)
+    for path in re.findall(r'read_csv\("([^"]+)"', block):
+        if not (ROOT / path).is_file():
+            missing_data(f"{path} is absent: the block reads the shared datasets")
+    estimators = {"DocumentIndex", "RetrievalAugmentedGenerator"}
+    bound = set()
+    for callee, args, keywords in _calls(block):
+        if callee in estimators:
+            inspect.signature(getattr(sktransformers, callee)).bind(
+                *[None] * len(args), **dict.fromkeys(keywords))
+            bound.add(callee)
+    assert bound == estimators
+    for callee, args, keywords in _calls(block):
+        owner, _, name = callee.partition(".")
+        if owner in {"index", "rag"}:
+            cls = sktransformers.DocumentIndex if owner == "index" else (
+                sktransformers.RetrievalAugmentedGenerator)
+            inspect.signature(getattr(cls, name)).bind(
+                None, *[None] * len(args), **dict.fromkeys(keywords))
 
 
 def test_readme_commands_parse():
