@@ -160,3 +160,23 @@ def test_a_reranker_reorders_the_top_documents(index):
 
     idx = index(mode="bm25", reranker=PrefersCities(), k=2).fit(CORPUS)
     assert idx.search("the actor person city").doc_id.tolist()[0] == "c"
+
+
+def test_a_damaged_saved_index_is_refused(index, tmp_path):
+    corpus = pd.concat([CORPUS.assign(doc_id=CORPUS.doc_id + str(i)) for i in range(40)])
+    folder = index().fit(corpus).save(tmp_path / "index")
+    array = next(folder.glob("*.npy"))
+    vectors = np.load(array)
+    vectors[0, 0] += 1.0
+    np.save(array, vectors)
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        load(folder)
+
+
+def test_clone_and_params(index):
+    from sklearn.base import clone
+
+    idx = index(mode="hybrid", hybrid_weight=0.2)
+    assert clone(idx).get_params() == idx.get_params()
+    fitted = idx.fit(CORPUS)
+    assert not hasattr(clone(fitted), "documents_")
