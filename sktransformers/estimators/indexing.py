@@ -70,7 +70,9 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         Scores ``(query, chunk)`` pairs with ``predict_proba`` (the last class's
         probability: "relevant"); the top ``n_rerank`` documents are reordered by it.
     n_rerank : int, default=20
+        Documents the reranker reorders (the best of the first ranking).
     batch_size : int, default=64
+        Chunks (and queries) per forward pass of the encoder.
     cache_dir : str or path, default=None
         Embeddings also kept on disk, shared by processes (see ``TransformerEmbedder``).
     device, precision, verbose
@@ -237,6 +239,7 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         Parameters
         ----------
         ids : str or list of str
+            The ``doc_id`` values to remove; every one must be indexed.
 
         Returns
         -------
@@ -263,7 +266,8 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : str, list of str, Series, or DataFrame with ``text`` (and ``query_id``)
+        X : str, list of str, Series, or DataFrame
+            Queries: texts, or a frame with ``text`` (and ``query_id``).
         k : int, optional
             Defaults to the ``k`` parameter.
         where : dict or callable, optional
@@ -348,6 +352,7 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         Parameters
         ----------
         X : list of str
+            Queries.
         n_neighbors : int, optional
             Defaults to ``k``.
 
@@ -395,6 +400,7 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         y : DataFrame
             Judgements: ``query_id``, ``doc_id``, ``relevance``.
         k : int, optional
+            The cut-off; defaults to the ``k`` parameter.
 
         Returns
         -------

@@ -52,6 +52,7 @@ class RetrievalAugmentedGenerator(TextInputMixin, BaseEstimator):
         Tell the model to answer "not in the documents" when the context lacks the
         answer.
     max_new_tokens : int, default=24
+        Longest answer, in tokens (the first line of what is generated is kept).
     batch_size : int, default=8
         Questions per generation batch.
     device, precision, verbose
