@@ -103,21 +103,28 @@ def _calls(block: str):
             yield ast.unparse(node.func), node.args, [k.arg for k in node.keywords]
 
 
-def test_preference_block_binds_to_the_real_api(monkeypatch):
-    block = _block_with("RewardModel(random_state=0)")
-    monkeypatch.chdir(ROOT)
-    for path in re.findall(r'read_csv\("([^"]+)"\)', block):
+def _bind_block(block, estimators) -> None:
+    """Every constructor call of ``estimators`` in ``block`` binds to its signature (the
+    block reads shared data, so it is checked rather than run)."""
+    for path in re.findall(r'read_csv\("([^"]+)"', block):
         if not (ROOT / path).is_file():
             missing_data(f"{path} is absent: the block reads the shared datasets")
-        assert {"prompt", "chosen", "rejected"} <= set(pd.read_csv(path).columns)
-    estimators = {"RewardModel", "DPOTuner", "RLOOTuner"}
     bound = set()
     for callee, args, keywords in _calls(block):
         if callee in estimators:
             inspect.signature(getattr(sktransformers, callee)).bind(
                 *[None] * len(args), **dict.fromkeys(keywords))
             bound.add(callee)
-    assert bound == estimators
+    assert bound == set(estimators)
+
+
+def test_preference_block_binds_to_the_real_api(monkeypatch):
+    block = _block_with("RewardModel(random_state=0)")
+    monkeypatch.chdir(ROOT)
+    estimators = {"RewardModel", "DPOTuner", "RLOOTuner"}
+    _bind_block(block, estimators)
+    for path in re.findall(r'read_csv\("([^"]+)"\)', block):
+        assert {"prompt", "chosen", "rejected"} <= set(pd.read_csv(path).columns)
     methods = {callee.split(".")[-1] for callee, _, _ in _calls(block)
                if callee.split(".")[0] in {"rm", "dpo", "rloo"}}
     for name in methods:
@@ -127,23 +134,13 @@ def test_preference_block_binds_to_the_real_api(monkeypatch):
 def test_indexing_block_binds_to_the_real_api(monkeypatch):
     block = _block_with('DocumentIndex(mode="hybrid")')
     monkeypatch.chdir(ROOT)
-    for path in re.findall(r'read_csv\("([^"]+)"', block):
-        if not (ROOT / path).is_file():
-            missing_data(f"{path} is absent: the block reads the shared datasets")
-    estimators = {"DocumentIndex", "RetrievalAugmentedGenerator"}
-    bound = set()
-    for callee, args, keywords in _calls(block):
-        if callee in estimators:
-            inspect.signature(getattr(sktransformers, callee)).bind(
-                *[None] * len(args), **dict.fromkeys(keywords))
-            bound.add(callee)
-    assert bound == estimators
+    _bind_block(block, {"DocumentIndex", "RetrievalAugmentedGenerator"})
+    owners = {"index": sktransformers.DocumentIndex,
+              "rag": sktransformers.RetrievalAugmentedGenerator}
     for callee, args, keywords in _calls(block):
         owner, _, name = callee.partition(".")
-        if owner in {"index", "rag"}:
-            cls = sktransformers.DocumentIndex if owner == "index" else (
-                sktransformers.RetrievalAugmentedGenerator)
-            inspect.signature(getattr(cls, name)).bind(
+        if owner in owners:
+            inspect.signature(getattr(owners[owner], name)).bind(
                 None, *[None] * len(args), **dict.fromkeys(keywords))
 
 
