@@ -180,3 +180,13 @@ def test_clone_and_params(index):
     assert clone(idx).get_params() == idx.get_params()
     fitted = idx.fit(CORPUS)
     assert not hasattr(clone(fitted), "documents_")
+
+
+def test_a_missing_extra_is_named_and_changes_nothing(index, monkeypatch):
+    import sys
+
+    idx = index(mode="bm25").fit(CORPUS)
+    monkeypatch.setitem(sys.modules, "bm25s", None)
+    with pytest.raises(ImportError, match=r"sktransformers\[index\]"):
+        idx.set_params(mode="hybrid").fit(CORPUS.head(2))
+    assert len(idx.documents_) == len(CORPUS)  # the earlier index is whole

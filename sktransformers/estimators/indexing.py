@@ -14,9 +14,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..retrieval.chunks import chunk_spans
 from ..retrieval.documents import check_documents, check_queries, full_text
 from ..retrieval.fusion import reciprocal_rank_fusion
-from ..retrieval.lexical import LexicalIndex
+from ..retrieval.lexical import LexicalIndex, require_bm25s
 from ..retrieval.metrics import ranking_metrics
-from ..retrieval.stores import make_store
+from ..retrieval.stores import make_store, require_faiss
 from .base import ENCODER_CONSTRAINTS, TextInputMixin, store_params
 from .embedding import TransformerEmbedder
 from .search import (
@@ -144,6 +144,10 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         self._validate_params()
         self._check_device()
         documents = check_documents(X)
+        if self.store == "faiss":  # missing extras fail before any work, state unchanged
+            require_faiss()
+        if self.mode != "dense":
+            require_bm25s()
         embedder = self._embedder()
         max_length = _reader(embedder)[1]
         chunk_size = self.chunk_size or max_length - 2

@@ -7,7 +7,7 @@ import numpy as np
 BM25_EXTRA = "pip install 'sktransformers[index]'"
 
 
-def _require_bm25s():
+def require_bm25s():
     try:
         import bm25s
     except ImportError as exc:
@@ -41,12 +41,12 @@ class LexicalIndex:
         self.add(texts)
 
     def _tokens(self, texts):
-        bm25s = _require_bm25s()
+        bm25s = require_bm25s()
         return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(self.stemmer),
                               show_progress=False)
 
     def add(self, texts: list[str]) -> None:
-        bm25s = _require_bm25s()
+        bm25s = require_bm25s()
         self.texts = self.texts + list(texts)
         self.model = bm25s.BM25(k1=self.k1, b=self.b)
         self.model.index(self._tokens(self.texts), show_progress=False)

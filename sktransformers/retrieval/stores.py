@@ -15,7 +15,7 @@ import numpy as np
 FAISS_EXTRA = "pip install 'sktransformers[index]'"
 
 
-def _require_faiss():
+def require_faiss():
     try:
         import faiss
     except ImportError as exc:
@@ -59,7 +59,7 @@ class FaissStore:
     def __init__(self, vectors: np.ndarray, m: int = 32, ef_construction: int = 80,
                  ef_search: int = 64):
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
-        faiss = _require_faiss()
+        faiss = require_faiss()
         self.index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
         self.index.hnsw.efConstruction = ef_construction
         self.vectors = np.zeros((0, vectors.shape[1]), dtype=np.float32)
@@ -71,7 +71,7 @@ class FaissStore:
         self.vectors = np.vstack([self.vectors, vectors])
 
     def search(self, queries: np.ndarray, n: int, allowed: np.ndarray):
-        faiss = _require_faiss()
+        faiss = require_faiss()
         ids = np.flatnonzero(allowed).astype(np.int64)
         params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, n),
                                             sel=faiss.IDSelectorBatch(ids))
