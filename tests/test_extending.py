@@ -52,6 +52,12 @@ class NormsOnly(AdaptationBase):
 def test_a_registered_method_has_the_declared_interface():
     assert ADAPTATIONS["norms-only"] == (NormsOnly, 1e-2)
     assert isinstance(NormsOnly(), Adaptation) and isinstance(LoRA(), Adaptation)
+
+    class PrepareOnly:  # no name, no defaults: not a strategy the core can use
+        def prepare(self, backbone, path):
+            return backbone
+
+    assert not isinstance(PrepareOnly(), Adaptation)
     assert isinstance(make_adaptation("norms-only"), NormsOnly)
 
 
@@ -82,7 +88,9 @@ def test_the_regressor_fits_a_new_method(tiny_bert, regression_data):
     X, y = regression_data
     reg = AdaptedRegressor(tiny_bert, adaptation="norms-only", **TINY).fit(X, y)
     assert reg.score(X, y) > 0.8  # R² of the mean is 0
-    assert isinstance(reg.adaptation_, NormsOnly)
+    assert reg.adaptation_ == NormsOnly()
+    norms = sum(p.numel() for n, p in reg.module_.encoder.named_parameters() if "LayerNorm" in n)
+    assert reg.n_trainable_params_ == norms + sum(p.numel() for p in reg.module_.head.parameters())
 
 
 def test_the_generic_estimator_is_the_named_presets(tiny_bert, binary_data):

@@ -149,13 +149,13 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         if self.mode != "dense":
             require_bm25s()
         embedder = self._embedder()
-        max_length = _reader(embedder)[1]
+        tokenizer, max_length = _reader(embedder)
         chunk_size = self.chunk_size or max_length - 2
         if self.chunk_overlap >= chunk_size:
             raise ValueError(f"chunk_overlap={self.chunk_overlap} must be below the chunk "
                              f"size ({chunk_size} tokens).")
         texts = full_text(documents)
-        spans = chunk_spans(_reader(embedder)[0], texts, chunk_size, self.chunk_overlap)
+        spans = chunk_spans(tokenizer, texts, chunk_size, self.chunk_overlap)
         vectors = (self._embed(embedder, [texts[d][s:e] for d, s, e in spans])
                    if self.mode != "bm25" else None)
         fitted = {"embedder_": embedder, "documents_": documents, "chunk_size_": chunk_size,
