@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None,
         print("smoke run: nothing written")
         return
     RESULTS.mkdir(exist_ok=True)
-    command = "python " + " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    command = "python " + shlex.join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
     lines = [
         f"# {name}",
         "",

@@ -23,6 +23,7 @@ from .backbones.onnx import predict_with_onnx_runtime
 from .backbones.reference import pickle_options
 from .estimators.adapted import AdaptedClassifier, AdaptedRegressor
 from .estimators.adapter import AdapterClassifier, AdapterRegressor
+from .estimators.contrastive import ContrastiveClassifier
 from .estimators.embedding import (
     TransformerEmbedder,
     TransformerFeatureClassifier,
@@ -54,6 +55,7 @@ __all__ = [
     "AdaptedRegressor",
     "AdapterClassifier",
     "AdapterRegressor",
+    "ContrastiveClassifier",
     "DPOTuner",
     "DocumentIndex",
     "EmbeddingCache",

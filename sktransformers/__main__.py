@@ -7,7 +7,7 @@ import sys
 
 import pandas as pd
 
-from .compare import compare, format_table, split_data, write_report
+from .compare import compare, compare_few_shot, format_table, split_data, write_report
 from .datasets import DEMOS, TASKS, load_csv, load_demo, text_input
 
 
@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="separator of the labels of one text, multi-label (default ;)")
     cmp.add_argument("--methods", default=None,
                      help="comma-separated subset of: tfidf,feature,head,full,lora,prompt,"
-                          "prefix,adapter,incontext (default: all installed)")
+                          "prefix,adapter,incontext,contrastive (default: all installed; "
+                          "contrastive only with --shots)")
     cmp.add_argument("--model", default=None,
                      help="backbone hub id or folder (default: packaged all-MiniLM-L6-v2)")
     cmp.add_argument("--long-text", choices=["truncate", "chunk"], default="truncate",
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="cap on training texts (default 1000; 0 = no cap)")
     cmp.add_argument("--max-test", type=int, default=500,
                      help="cap on test texts (default 500; 0 = no cap)")
+    cmp.add_argument("--shots", type=int, default=None,
+                     help="few-label mode: K stratified training texts per class, drawn "
+                          "anew for each of --seeds seeds; the table gives mean and sd "
+                          "(adds the few-label method 'contrastive')")
+    cmp.add_argument("--seeds", type=int, default=5,
+                     help="draws to average over with --shots (default 5)")
     cmp.add_argument("--device", default="auto")
     cmp.add_argument("--seed", type=int, default=0)
     cmp.add_argument("--output", default="compare-output", help="folder for the report")
@@ -102,7 +109,11 @@ def main(argv=None) -> int:
 
     name, frame, test = _load(args)
     task = _task(args, frame.label)
-    train, test, note = split_data(frame, test, max_train=args.max_train,
+    if args.shots is not None and task != "classification":
+        raise SystemExit(f"--shots draws K texts per class: it needs single-label "
+                         f"classification, and this task is {task}.")
+    max_train = 0 if args.shots else args.max_train  # the draws come from the whole split
+    train, test, note = split_data(frame, test, max_train=max_train,
                                    max_test=args.max_test, random_state=args.seed,
                                    stratify=task == "classification")
     y_train, y_test, what = _targets(args, task, train, test)
@@ -112,15 +123,25 @@ def main(argv=None) -> int:
           f"{', ' + what if what else ''}")
     if note:
         print(f"note: {note}")
+    if args.shots:
+        print(f"few-label mode: {args.shots} training texts per class drawn from them, "
+              f"{args.seeds} seeds (mean and sd)")
     print("tip: --methods feature,lora (any of the list) and --max-train N trade coverage "
           "for time")
-    results = compare(text_input(train), y_train, text_input(test), y_test, task=task,
-                      methods=methods, model=args.model, long_text=args.long_text,
-                      max_length=args.max_length, device=args.device,
-                      random_state=args.seed, verbose=0 if args.quiet else 1)
+    options = {"methods": methods, "model": args.model, "long_text": args.long_text,
+               "max_length": args.max_length, "device": args.device,
+               "verbose": 0 if args.quiet else 1}
+    if args.shots:
+        results = compare_few_shot(text_input(train), y_train, text_input(test), y_test,
+                                   shots=args.shots, seeds=args.seeds, **options)
+    else:
+        results = compare(text_input(train), y_train, text_input(test), y_test, task=task,
+                          random_state=args.seed, **options)
     print()
     print(format_table(results))
     title = f"Adaptation methods compared on {name}"
+    if args.shots:
+        title += f", {args.shots} labelled texts per class ({args.seeds} seeds)"
     details = (f"{len(train):,} training / {len(test):,} test {kind}, {task}, seed "
                f"{args.seed}. {note + '. ' if note else ''}Command: `sktransformers compare "
                f"{' '.join(sys.argv[2:] if argv is None else argv[1:])}`")

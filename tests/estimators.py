@@ -7,6 +7,7 @@ from sktransformers import (
     AdaptedRegressor,
     AdapterClassifier,
     AdapterRegressor,
+    ContrastiveClassifier,
     FullFinetuneClassifier,
     FullFinetuneRegressor,
     HeadFinetuneClassifier,
@@ -54,6 +55,7 @@ TRAINABLE_REGRESSORS = [f"{name}-reg" for name in TRAINABLE]
 GENERIC = {
     "adapted": (AdaptedClassifier, {**TRAIN, "adaptation": "adapter", "lr": 1e-2}),
     "adapted-reg": (AdaptedRegressor, {**TRAIN, "adaptation": "adapter", "lr": 1e-2}),
+    "contrastive": (ContrastiveClassifier, {**TRAIN, "lr": 1e-3}),
 }
 
 #: Every estimator of the contract matrix: classifiers and regressors.

@@ -257,3 +257,61 @@ def test_results_are_ranked_by_each_tasks_first_metric():
 
     assert RANKING_METRICS == tuple(next(iter(m)) for m in METRICS.values())
     assert main_metric(pd.DataFrame(columns=["fit_s", "macro_f1", "micro_f1"])) == "micro_f1"
+
+
+def test_draw_shots_takes_k_texts_of_every_class_seeded():
+    from sktransformers.compare import draw_shots
+
+    y = np.array(["a"] * 10 + ["b"] * 5 + ["c"] * 2)
+    rows = draw_shots(y, 3, seed=0)
+    assert sorted(pd.Series(y[rows]).value_counts().to_dict().items()) == [
+        ("a", 3), ("b", 3), ("c", 2)]  # a class with fewer gives all it has
+    assert list(rows) == list(draw_shots(y, 3, seed=0))
+    assert list(rows) != list(draw_shots(y, 3, seed=1))
+    with pytest.raises(ValueError, match="single labels"):
+        draw_shots(np.eye(4, dtype=int), 2, seed=0)
+
+
+def test_compare_few_shot_averages_seeds_each_on_its_own_draw(tiny_bert, multiclass_data,
+                                                               monkeypatch):
+    from sktransformers import compare as module
+
+    X, y = multiclass_data
+    seen = []
+    real = module.compare
+
+    def spy(X_train, y_train, *args, **kwargs):
+        seen.append(sorted(X_train))
+        return real(X_train, y_train, *args, **kwargs)
+
+    monkeypatch.setattr(module, "compare", spy)
+    results = module.compare_few_shot(X, y, X, y, shots=2, seeds=3, methods=["tfidf", "feature"],
+                                      model=tiny_bert, verbose=0, progress=None)
+    assert len(seen) == 3 and all(len(s) == 6 for s in seen) and seen[0] != seen[1]
+    runs = [real([X[i] for i in module.draw_shots(y, 2, s)],
+                 np.asarray(y)[module.draw_shots(y, 2, s)], X, y, methods=["feature"],
+                 model=tiny_bert, verbose=0, progress=None, random_state=s).accuracy[0]
+            for s in range(3)]
+    row = results.set_index("method").loc["feature"]
+    assert row.accuracy == pytest.approx(np.mean(runs))
+    assert row.accuracy_sd == pytest.approx(np.std(runs, ddof=1))
+    assert row.seeds == 3
+
+
+def test_contrastive_runs_by_default_only_in_few_shot_mode():
+    assert "contrastive" not in available_methods()
+    assert "contrastive" in available_methods(few_shot=True)
+    assert "contrastive" not in available_methods("regression", few_shot=True)
+
+
+def test_command_line_few_shot(tiny_bert, csv_file, tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["compare", "--csv", str(csv_file), "--text-column", "sentence",
+                 "--label-column", "target", "--model", tiny_bert, "--methods",
+                 "tfidf,feature", "--shots", "3", "--seeds", "2", "--output", str(out),
+                 "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "3 training texts per class" in printed and "accuracy_sd" in printed
+    table = pd.read_csv(out / "results.csv")
+    assert sorted(table.method) == ["feature", "tfidf"] and (table.seeds == 2).all()

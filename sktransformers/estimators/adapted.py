@@ -89,8 +89,7 @@ class AdaptedModel(BaseTransformerModel):
         if config.lr is None:
             config.lr = adaptation.default_lr
         config.head_lr = max(config.lr, HEAD_LR_FLOOR)
-        history = train(module, train_data, valid_data, config, task,
-                        collate_fn=Collator(tokenizer), train_loader=LengthGroupedLoader)
+        history = self._train(module, train_data, valid_data, config, task, tokenizer)
         trained = trainable_state(module)
         module.encoder.backbone = adaptation.finalize(module.encoder.backbone)
         return {"tokenizer_": tokenizer, "max_length_": max_length, "module_": module.eval(),
@@ -98,6 +97,15 @@ class AdaptedModel(BaseTransformerModel):
                 "n_total_params_": n_total, "trained_state_": trained,
                 "adaptation_": adaptation, "model_path_": path,
                 "base_": reference_for(self.model, path, self._packaged)}
+
+    def _train(self, module, train_data, valid_data, config, task, tokenizer):
+        """Train ``module`` (adapted encoder + head) on the task's loss; return the history.
+
+        The objective's hook: :class:`~sktransformers.ContrastiveClassifier` trains
+        the encoder on pairs of texts instead, then fits the head.
+        """
+        return train(module, train_data, valid_data, config, task,
+                     collate_fn=Collator(tokenizer), train_loader=LengthGroupedLoader)
 
     def _encode(self, tokenizer, texts, max_length):
         return tokenize(tokenizer, texts, max_length, self._stride(), self.pair_encoding)
