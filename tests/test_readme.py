@@ -66,7 +66,8 @@ def namespace():
 
 def test_every_python_block_is_covered():
     markers = ["clf = LoRAClassifier(r=8", 'clf.save("my-model-full"', "LoRARegressor().fit",
-               "RewardModel(random_state=0)", 'DocumentIndex(mode="hybrid")']
+               "RewardModel(random_state=0)", 'DocumentIndex(mode="hybrid")',
+               "ContrastiveClassifier(random_state=0)"]
     assert sorted(_blocks("python")) == sorted(_block_with(m) for m in markers)
 
 
@@ -85,6 +86,14 @@ def test_quickstart_and_persistence_blocks_run(namespace, tmp_path, monkeypatch)
     assert (tmp_path / "clf-full.joblib").stat().st_size > 50_000_000  # carries the base
     assert ns["clf"].precision == "int8"  # saved with the parameters it had
     np.testing.assert_array_equal(ns["clf"].predict(ns["X_test"]), fitted.predict(ns["X_test"]))
+
+
+def test_few_labels_block_runs(namespace):
+    ns = dict(namespace)
+    exec(_block_with("ContrastiveClassifier(random_state=0)"), ns)
+    assert len(ns["y_few"]) == 24  # 8 tweets of each of the three classes
+    assert ns["clf"].history_ and ns["lora"].adaptation_.name == "lora"
+    assert ns["clf"].predict(ns["X_test"]).shape == (40,)
 
 
 @pytest.mark.slow
