@@ -163,16 +163,19 @@ def plot(axes_owner, table):
     for i, name in enumerate(sets):
         ax = fig.add_subplot(1, len(sets), i + 1)
         part = table[table.set == name]
+        names = sorted(table.contender.unique())
         for contender, rows in part.groupby("contender"):
-            ax.errorbar(rows.k, rows["mean"], yerr=rows["sd"], marker="o", capsize=3,
-                        label=contender)
+            dodge = 2 ** (0.1 * (names.index(contender) - (len(names) - 1) / 2))
+            ax.errorbar(rows.k * dodge, rows["mean"], yerr=rows["sd"], marker="o",
+                        capsize=3, label=contender, color=f"C{names.index(contender)}")
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(part.k.unique()), [str(k) for k in sorted(part.k.unique())])
         ax.set_title(name)
         ax.set_xlabel("texts per class (K)")
         if i == 0:
             ax.set_ylabel("test accuracy (mean ± sd over seeds)")
-    fig.axes[0].legend(fontsize=7)
+    handles = {h.get_label(): h for ax in fig.axes for h in ax.get_legend_handles_labels()[0]}
+    fig.axes[0].legend(handles.values(), handles.keys(), fontsize=7)
     plt.tight_layout()
 
 

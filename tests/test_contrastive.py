@@ -120,3 +120,49 @@ def test_save_and_load_keep_the_tuned_encoder_and_head(tiny_bert, binary_data, t
     again = load(tmp_path / "clf")
     np.testing.assert_allclose(again.predict_proba(X), clf.predict_proba(X), atol=1e-6)
     assert again.n_trainable_params_ == clf.n_trainable_params_
+
+
+def test_early_stopping_watches_the_held_out_contrastive_loss(tiny_bert, binary_data):
+    X, y = binary_data
+    frozen = {**TINY, "lr": 1e-12, "max_epochs": 10}  # nothing moves: no epoch improves
+    clf = ContrastiveClassifier(tiny_bert, early_stopping=True, validation_fraction=0.25,
+                                n_iter_no_change=2, **frozen).fit(X, y)
+    assert len(clf.history_) == 3 and all("valid_loss" in h for h in clf.history_)
+
+
+def test_a_killed_contrastive_fit_resumes_from_its_checkpoint(tiny_bert, binary_data,
+                                                              monkeypatch, tmp_path):
+    from sktransformers.core import training as _training
+
+    X, y = binary_data
+    settings = {**TINY, "max_epochs": 3}
+    full = ContrastiveClassifier(tiny_bert, **settings).fit(X, y)
+    calls = {"n": 0}
+    original = _training._Net.train_step
+
+    def train_step(self, batch, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # during epoch 3 (3 steps an epoch)
+            raise KeyboardInterrupt
+        return original(self, batch, **kwargs)
+
+    monkeypatch.setattr(_training._Net, "train_step", train_step)
+    clf = ContrastiveClassifier(tiny_bert, checkpoint_dir=str(tmp_path), **settings)
+    with pytest.warns(_training.InterruptedFitWarning):
+        clf.fit(X, y)
+    calls["n"] = -100
+    clf.fit(X, y)
+    assert calls["n"] == -100 + 3  # only the third epoch ran again
+    assert [h["train_loss"] for h in clf.history_[:2]] == [h["train_loss"] for h in
+                                                           full.history_[:2]]
+
+
+def test_onnx_export_predicts_what_the_estimator_predicts(tiny_bert, binary_data, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the onnx extra")
+    from sktransformers import predict_with_onnx_runtime
+
+    X, y = binary_data
+    clf = ContrastiveClassifier(tiny_bert, adaptation="lora", **{**TINY, "lr": 1e-2}).fit(X, y)
+    folder = clf.export_onnx(tmp_path / "onnx")
+    np.testing.assert_allclose(predict_with_onnx_runtime(folder, X[:5]),
+                               clf.predict_proba(X[:5]), atol=1e-4)

@@ -31,16 +31,20 @@ def _untrained(monkeypatch, name):
 
 
 @pytest.mark.parametrize("name", ["head", "lora", "prompt", "prefix", "adapter", "full"])
-def test_probe_head_starts_as_logistic_regression_on_frozen_features(tiny_bert, monkeypatch,
-                                                                      name):
+def test_probe_head_starts_as_logistic_regression_on_the_starting_features(tiny_bert,
+                                                                           monkeypatch, name):
+    """The probe reads the frozen features where the prepared backbone computes them
+    (``starts_as_base``), else the prepared backbone's own (soft prompts)."""
     _untrained(monkeypatch, name)
     est = make(name, tiny_bert).fit(X, Y)
-    Z = _features(tiny_bert, X)
+    Z = est.embed(X) if name == "prompt" else _features(tiny_bert, X)
+    if name == "prompt":  # the untrained prompt changes the features
+        assert not np.allclose(Z, _features(tiny_bert, X), atol=1e-3)
     lr = LogisticRegression(max_iter=1000).fit(Z, np.unique(Y, return_inverse=True)[1])
     weight = est.module_.head[-1].weight.detach().numpy()
     # two classes: the binary model's logit, split evenly between the two outputs
     np.testing.assert_allclose(weight[1] - weight[0], lr.coef_[0], rtol=1e-4, atol=1e-6)
-    if name in ("head", "lora", "adapter", "full"):  # these start from the frozen encoder
+    if name != "prefix":  # the head reads what the probe read
         np.testing.assert_allclose(est.predict_proba(X), lr.predict_proba(Z), atol=1e-5)
 
 

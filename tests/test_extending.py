@@ -17,7 +17,13 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from sktransformers import AdaptedClassifier, AdaptedRegressor, LoRAClassifier, load
+from sktransformers import (
+    AdaptedClassifier,
+    AdaptedRegressor,
+    ContrastiveClassifier,
+    LoRAClassifier,
+    load,
+)
 from sktransformers.adaptation import (
     ADAPTATIONS,
     Adaptation,
@@ -91,6 +97,16 @@ def test_the_regressor_fits_a_new_method(tiny_bert, regression_data):
     assert reg.adaptation_ == NormsOnly()
     norms = sum(p.numel() for n, p in reg.module_.encoder.named_parameters() if "LayerNorm" in n)
     assert reg.n_trainable_params_ == norms + sum(p.numel() for p in reg.module_.head.parameters())
+
+
+def test_the_contrastive_objective_trains_a_new_method(tiny_bert, binary_data):
+    X, y = binary_data
+    clf = ContrastiveClassifier(tiny_bert, adaptation="norms-only", **TINY).fit(X, y)
+    base = load_backbone(tiny_bert).state_dict()
+    moved = [n for n, v in clf.trained_state_.items() if not n.startswith("head.")
+             and not torch.equal(v, base[n.split("backbone.", 1)[1]])]
+    assert moved and all("LayerNorm" in n for n in moved)
+    assert clf.predict(X).shape == (24,)
 
 
 def test_the_generic_estimator_is_the_named_presets(tiny_bert, binary_data):

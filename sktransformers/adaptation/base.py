@@ -38,12 +38,18 @@ class Adaptation(Protocol):
     peft_adapter : bool
         Whether the prepared backbone is a PEFT model whose adapter ``save`` also
         writes as a folder PEFT loads (``adapter/``).
+    starts_as_base : bool
+        Whether the prepared, untrained backbone computes what the base model
+        computes (LoRA's ``B = 0``, zero-initialised adapters): the head's starting
+        probe is then fitted on the cached frozen features; otherwise (soft prompts)
+        on the prepared backbone's own.
     """
 
     name: ClassVar[str]
     default_lr: ClassVar[float]
     keeps_dropout: ClassVar[bool]
     peft_adapter: ClassVar[bool]
+    starts_as_base: ClassVar[bool]
 
     @property
     def positions_used(self) -> int: ...
@@ -92,6 +98,7 @@ class AdaptationBase:
     default_lr: ClassVar[float] = 5e-4
     keeps_dropout: ClassVar[bool] = False
     peft_adapter: ClassVar[bool] = False
+    starts_as_base: ClassVar[bool] = True
     positions_used: ClassVar[int] = 0
     pool_virtual_tokens: ClassVar[bool] = False
 
@@ -139,8 +146,9 @@ def register_adaptation(strategy: type) -> type:
     'bias-only'
     """
     missing = [attr for attr in ("name", "default_lr", "keeps_dropout", "peft_adapter",
-                                 "positions_used", "pool_virtual_tokens", "prepare",
-                                 "finalize", "unmerged") if not hasattr(strategy, attr)]
+                                 "starts_as_base", "positions_used", "pool_virtual_tokens",
+                                 "prepare", "finalize", "unmerged")
+               if not hasattr(strategy, attr)]
     if missing or not isinstance(strategy.name, str) or not strategy.name:
         raise TypeError(f"{strategy.__name__} is not an adaptation strategy: it lacks "
                         f"{missing or ['a name']}; subclass AdaptationBase and set name.")

@@ -31,6 +31,8 @@ class PromptTuning(AdaptationBase):
     name: ClassVar[str] = "prompt"
     default_lr: ClassVar[float] = 3e-3
     peft_adapter: ClassVar[bool] = True
+    #: the virtual tokens change every text token's output through attention
+    starts_as_base: ClassVar[bool] = False
 
     n_virtual_tokens: int = 20
     init_text: str | None = None

@@ -72,11 +72,18 @@ class AdaptedModel(BaseTransformerModel):
         check_pooling(backbone.config, self.pooling)
         encodings = self._encode(tokenizer, texts, max_length)
         pairs = self._is_pairs(texts)
-        head = self._initial_head(texts, targets, weights, split, device, dtype, task)
         if not adaptation.keeps_dropout:
             without_dropout(backbone)
         module = self._build_module(adaptation.prepare(backbone, path), backbone.config, task,
-                                    head, pairs, adaptation)
+                                    None, pairs, adaptation)
+        embed = None
+        if not adaptation.starts_as_base:  # the probe reads what training starts from
+            encoder = module.encoder.to(device)
+            embed = lambda rows: run_module(  # noqa: E731
+                encoder, tokenizer, [encodings[i] for i in rows], batch_size=self.batch_size,
+                device=device, dtype=dtype)
+        set_head(module.head, self._initial_head(texts, targets, weights, split, device, dtype,
+                                                 task, embed=embed))
         n_trainable, n_total = count_params(module, trainable_only=True), count_params(module)
         if split is None:
             train_data, valid_data = TextDataset(encodings, targets, weights), None
@@ -181,6 +188,16 @@ class AdaptedModel(BaseTransformerModel):
         encodings = self._encode(self.tokenizer_, texts, self.max_length_)
         return run_module(module, self.tokenizer_, encodings, batch_size=self.batch_size,
                           device=device, dtype=dtype, verbose=self.verbose, desc="predicting")
+
+
+def set_head(head, start) -> None:
+    """Copy a starting ``weight`` and/or ``bias`` (a dict, or ``None``: keep the layer's
+    own) into the output layer of ``head``, in place."""
+    layer = head[-1]
+    with torch.no_grad():
+        for name, value in (start or {}).items():
+            if value is not None:
+                getattr(layer, name).copy_(torch.as_tensor(value, dtype=torch.float32))
 
 
 def without_dropout(backbone):

@@ -206,7 +206,8 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
             np.arange(n_samples), test_size=n_valid, stratify=stratify, random_state=seed
         )
 
-    def _initial_head(self, texts, targets, weights, split, device, dtype, task, features=None):
+    def _initial_head(self, texts, targets, weights, split, device, dtype, task, features=None,
+                      embed=None):
         """Initial ``weight`` and ``bias`` of the output layer.
 
         ``head_init="probe"``: a linear model fitted on the frozen backbone's pooled
@@ -215,12 +216,17 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         end; the features come from the embedding cache when it holds them. Its
         classes are balanced unless ``class_weight`` is set.
         ``"random"``: the layer's own initialisation and the task's prior bias.
+        ``features`` (all texts) or ``embed(rows)`` (the texts of ``rows``) give the
+        probe's features instead of the frozen backbone, e.g. those of an adapted
+        backbone that does not start as the base model.
         """
         if self.head_init != "probe":
             return {"bias": task.initial_bias(targets)}
         rows = np.arange(len(texts)) if split is None else split[0]
         if features is not None:
             features = features[rows]
+        elif embed is not None:
+            features = embed(rows)
         else:
             features = frozen_encoder(self, device).embed(
                 [texts[i] for i in rows], batch_size=self.batch_size, device=device, dtype=dtype,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-import torch
 from sklearn.utils._param_validation import HasMethods, Interval
 
 from ..backbones.inference import run_module
 from ..backbones.text import Collator
 from ..core.contrastive import Contrastive
 from ..core.training import train
-from .adapted import AdaptedModel, doc
+from .adapted import AdaptedModel, doc, set_head
 from .base import TRAINING_CONSTRAINTS, TransformerClassifierMixin, store_params
 
 _CONTRASTIVE_DOC = """
@@ -182,10 +181,7 @@ class ContrastiveClassifier(TransformerClassifierMixin, AdaptedModel):
         weights = weights / max(float(weights.mean()), 1e-12)
         weight, bias = task.linear_probe(features, train_data.y, weights,
                                          balanced=self.class_weight is None)
-        layer = module.head[-1]
-        with torch.no_grad():
-            layer.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
-            layer.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+        set_head(module.head, {"weight": weight, "bias": bias})
         for p in module.head.parameters():  # saved with what trained
             p.requires_grad_(True)
         return history
