@@ -4,7 +4,8 @@ adaptation strategy and task.
 Owns the fit/predict plumbing shared per task (``base``), the estimators that train
 through an adapted backbone (``adapted``: the generic ``AdaptedClassifier`` /
 ``AdaptedRegressor`` and their named presets in ``tuned``, ``prompting``,
-``adapter``), frozen features (``embedding``), head fine-tuning (``head``), in-context
+``adapter``), contrastive fine-tuning for few labels (``contrastive``), frozen
+features (``embedding``), head fine-tuning (``head``), in-context
 learning (``in_context``, ``template_search``), learning from preferences
 (``reward``, ``preference_tuning``, ``online_tuning``) and the notebook card (``card``).
 
