@@ -150,7 +150,7 @@ default="lora"
     def _is_pairs(self, prefs) -> bool:
         return False  # a preference pair is encoded as two responses, not a text pair
 
-    def _initial_head(self, *args):
+    def _initial_head(self, *args, **kwargs):
         return None  # one reward per response: nothing to probe
 
     def _build_module(self, backbone, config, task, head, pairs, adaptation):
