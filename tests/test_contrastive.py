@@ -109,8 +109,11 @@ def test_refuses_what_it_cannot_tune_with_a_clear_message(tiny_bert, binary_data
     with pytest.raises(ValueError, match="trains nothing in the encoder"):
         ContrastiveClassifier(tiny_bert, adaptation="head", **TINY).fit(X, y)
     pairs = [[a, b] for a, b in zip(X, X[::-1], strict=True)]
+    fitted = ContrastiveClassifier(tiny_bert, **{**TINY, "max_epochs": 1}).fit(X, y)
+    proba = fitted.predict_proba(X)
     with pytest.raises(ValueError, match="takes single texts"):
-        ContrastiveClassifier(tiny_bert, **TINY).fit(np.array(pairs), y)
+        fitted.fit(np.array(pairs), y)
+    np.testing.assert_array_equal(fitted.predict_proba(X), proba)  # the old fit is kept
 
 
 def test_save_and_load_keep_the_tuned_encoder_and_head(tiny_bert, binary_data, tmp_path):

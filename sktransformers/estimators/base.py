@@ -151,6 +151,7 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         self._validate_params()
         self._check_device()
         texts = check_texts(X)
+        self._check_fit_input(texts)
         task = self._task(y)
         targets = task.encode(y, len(texts))
         weights = check_sample_weight(sample_weight, len(texts))
@@ -170,6 +171,9 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
             fitted["classes_"] = task.classes_
         vars(self).update(fitted)
         return self
+
+    def _check_fit_input(self, texts) -> None:
+        """Refuse input this estimator cannot fit, before the previous fit is released."""
 
     def _release(self) -> None:
         """Drop every fitted attribute (and free its memory) before a new fit trains."""

@@ -151,12 +151,11 @@ class ContrastiveClassifier(TransformerClassifierMixin, AdaptedModel):
                  verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
-    def _fit_model(self, texts, targets, weights, split, device, dtype, task):
+    def _check_fit_input(self, texts):
         if self._is_pairs(texts):
             raise ValueError(
                 "ContrastiveClassifier takes single texts; for text pairs (two columns) use "
                 "FullFinetuneClassifier, LoRAClassifier, ... with pair_encoding='bi'.")
-        return super()._fit_model(texts, targets, weights, split, device, dtype, task)
 
     def _initial_head(self, *args, **kwargs):
         """No probe on the frozen encoder: the head is fitted after the contrastive phase."""
