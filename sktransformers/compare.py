@@ -487,7 +487,8 @@ def summarise_seeds(runs: pd.DataFrame, task: str) -> pd.DataFrame:
     for column in ("n_test", "fit_s", "predict_texts_per_s", "trainable_params",
                    "peak_rss_mb", "peak_cuda_mb"):
         table[column] = grouped[column].median()
-    table["trainable_params"] = table.trainable_params.round().astype(int)
+    for column in ("n_test", "trainable_params"):
+        table[column] = table[column].round().astype(int)
     table = table.reset_index().sort_values(metrics[0], ascending=False)
     return table.reset_index(drop=True)
 
