@@ -36,6 +36,8 @@ FILLED_BY = [
     "python benchmarks/bench_few_labels.py --shots 8 --seeds 5",
     "python benchmarks/bench_few_labels.py --sets sst2 trec --shots 32 --seeds 3 "
     "--contenders 'setfit (README)' 'ours, full' frozen",
+    "python benchmarks/bench_few_labels.py --sets sst2 --shots 64 --seeds 3 "
+    "--contenders 'setfit (README)' 'ours, full' frozen",
 ]
 SETS = ("sst2", "trec", "sms_spam", "tweets")
 N_TEST = 1000
