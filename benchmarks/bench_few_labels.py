@@ -156,9 +156,10 @@ def checks(table: pd.DataFrame) -> list[str]:
             ratio = row.fit_s / theirs.fit_s
             lines.append(
                 f"{name} K={k}, {ours}: {row['mean']:.3f} vs SetFit {theirs['mean']:.3f} "
-                f"(difference {row['mean'] - theirs['mean']:+.3f}, one SE {se:.3f}: "
-                f"{'met' if met else 'NOT met'}); fit time {ratio:.2f}x SetFit's "
-                f"({'met' if ratio <= 0.5 else 'NOT met'}, target <= 0.5x)")
+                f"(difference {row['mean'] - theirs['mean']:+.3f}, target >= -1 SE of the "
+                f"difference = {-se:.3f}) -> {'MET' if met else 'NOT MET'}; fit time "
+                f"{ratio:.2f}x SetFit's (target <= 0.5x) -> "
+                f"{'MET' if ratio <= 0.5 else 'NOT MET'}")
     return lines
 
 

@@ -30,6 +30,7 @@ SCRIPTS = [
     ["bench_defaults.py"],
     ["bench_int8.py"],
     ["bench_scaling.py"],
+    ["bench_few_labels.py", "--contenders", "ours", "frozen"],  # setfit: the bench extra
 ]
 
 
