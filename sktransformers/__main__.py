@@ -109,10 +109,11 @@ def main(argv=None) -> int:
 
     name, frame, test = _load(args)
     task = _task(args, frame.label)
-    if args.shots is not None and task != "classification":
+    few_shot = args.shots is not None
+    if few_shot and task != "classification":
         raise SystemExit(f"--shots draws K texts per class: it needs single-label "
                          f"classification, and this task is {task}.")
-    max_train = 0 if args.shots else args.max_train  # the draws come from the whole split
+    max_train = 0 if few_shot else args.max_train  # the draws come from the whole split
     train, test, note = split_data(frame, test, max_train=max_train,
                                    max_test=args.max_test, random_state=args.seed,
                                    stratify=task == "classification")
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
           f"{', ' + what if what else ''}")
     if note:
         print(f"note: {note}")
-    if args.shots:
+    if few_shot:
         print(f"few-label mode: {args.shots} training texts per class drawn from them, "
               f"{args.seeds} seeds (mean and sd)")
     print("tip: --methods feature,lora (any of the list) and --max-train N trade coverage "
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
     options = {"methods": methods, "model": args.model, "long_text": args.long_text,
                "max_length": args.max_length, "device": args.device,
                "verbose": 0 if args.quiet else 1}
-    if args.shots:
+    if few_shot:
         results = compare_few_shot(text_input(train), y_train, text_input(test), y_test,
                                    shots=args.shots, seeds=args.seeds, **options)
     else:
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     print()
     print(format_table(results))
     title = f"Adaptation methods compared on {name}"
-    if args.shots:
+    if few_shot:
         title += f", {args.shots} labelled texts per class ({args.seeds} seeds)"
     details = (f"{len(train):,} training / {len(test):,} test {kind}, {task}, seed "
                f"{args.seed}. {note + '. ' if note else ''}Command: `sktransformers compare "

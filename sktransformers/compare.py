@@ -182,7 +182,7 @@ METHODS = {
 
 #: Methods made for a few labelled texts per class: ``compare`` runs them by default
 #: only in its few-shot mode (``shots=``); at 1,000 texts the contrastive phase's 20
-#: passes cost about ten times two epochs of full fine-tuning.
+#: passes are ten times the training steps of two epochs of full fine-tuning.
 FEW_SHOT_METHODS = frozenset({"contrastive"})
 
 #: Test texts the in-context method classifies (a seeded stratified sample): it reads

@@ -59,11 +59,12 @@ def test_a_registered_method_has_the_declared_interface():
     assert ADAPTATIONS["norms-only"] == (NormsOnly, 1e-2)
     assert isinstance(NormsOnly(), Adaptation) and isinstance(LoRA(), Adaptation)
 
-    class PrepareOnly:  # no name, no defaults: not a strategy the core can use
+    class PrepareOnly:  # no name, no defaults: registering it is refused, naming the gaps
         def prepare(self, backbone, path):
             return backbone
 
-    assert not isinstance(PrepareOnly(), Adaptation)
+    with pytest.raises(TypeError, match=r"lacks \['name', 'default_lr'.*'starts_as_base'"):
+        register_adaptation(PrepareOnly)
     assert isinstance(make_adaptation("norms-only"), NormsOnly)
 
 

@@ -236,12 +236,8 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
                 [texts[i] for i in rows], batch_size=self.batch_size, device=device, dtype=dtype,
                 verbose=self.verbose, stride=self._stride(), chunk_pooling=self.chunk_pooling,
                 pair_encoding=self.pair_encoding, normalize=self.normalize)
-        probe_weights = weights[rows] / max(float(weights[rows].mean()), 1e-12)  # scale-free
-        # the probe is only a starting point: its classes are balanced unless the user
-        # weighted them (training then minimises the loss as the user asked)
-        balanced = getattr(self, "class_weight", None) is None
-        weight, bias = task.linear_probe(features, targets[rows], probe_weights, balanced)
-        return {"weight": weight, "bias": bias}
+        return probe_head(task, features, targets[rows], weights[rows],
+                          getattr(self, "class_weight", None))
 
     def _train_config(self, device, dtype) -> TrainConfig:
         return TrainConfig(
@@ -353,6 +349,17 @@ class TransformerRegressorMixin(RegressorMixin):
         """
         outputs = self._outputs(X)
         return self.task_.predict(outputs)
+
+
+def probe_head(task, features, targets, weights, class_weight) -> dict:
+    """``weight`` and ``bias`` of a linear model fitted on ``features`` (the probe).
+
+    Sample weights are scaled to mean 1; classes are balanced unless the user weighted
+    them with ``class_weight`` (training then minimises the loss as the user asked).
+    """
+    weights = weights / max(float(weights.mean()), 1e-12)
+    weight, bias = task.linear_probe(features, targets, weights, class_weight is None)
+    return {"weight": weight, "bias": bias}
 
 
 def release_memory() -> None:

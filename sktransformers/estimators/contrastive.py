@@ -11,7 +11,12 @@ from ..backbones.text import Collator
 from ..core.contrastive import Contrastive
 from ..core.training import train
 from .adapted import AdaptedModel, doc, set_head
-from .base import TRAINING_CONSTRAINTS, TransformerClassifierMixin, store_params
+from .base import (
+    TRAINING_CONSTRAINTS,
+    TransformerClassifierMixin,
+    probe_head,
+    store_params,
+)
 
 _CONTRASTIVE_DOC = """
     The SetFit recipe (Tunstall et al., 2022) on the suite's training core: the
@@ -168,20 +173,13 @@ class ContrastiveClassifier(TransformerClassifierMixin, AdaptedModel):
                 f"adaptation={self.adaptation!r} trains nothing in the encoder, so the "
                 "contrastive phase has nothing to tune; choose 'full', 'lora', 'adapter', "
                 "'prompt' or 'prefix' (or use HeadFinetuneClassifier).")
-        config.head_lr = None
-        for p in module.head.parameters():  # the head is fitted, not trained
-            p.requires_grad_(False)
+        config.head_lr = None  # the head is fitted after training, not trained
         history = train(module.encoder, train_data, valid_data, config,
                         Contrastive(task.kind == "multilabel"), collate_fn=Collator(tokenizer))
         features = run_module(module.encoder, tokenizer, train_data.encodings,
                               batch_size=self.batch_size, device=config.device,
                               dtype=config.dtype, verbose=self.verbose, desc="embedding")
-        weights = train_data.sample_weight
-        weights = weights / max(float(weights.mean()), 1e-12)
-        weight, bias = task.linear_probe(features, train_data.y, weights,
-                                         balanced=self.class_weight is None)
-        set_head(module.head, {"weight": weight, "bias": bias})
-        for p in module.head.parameters():  # saved with what trained
-            p.requires_grad_(True)
+        set_head(module.head, probe_head(task, features, train_data.y,
+                                         train_data.sample_weight, self.class_weight))
         return history
 
