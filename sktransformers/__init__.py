@@ -32,7 +32,7 @@ from .estimators.embedding import (
 from .estimators.head import HeadFinetuneClassifier, HeadFinetuneRegressor
 from .estimators.in_context import InContextClassifier
 from .estimators.indexing import DocumentIndex
-from .estimators.online_tuning import RLOOTuner
+from .estimators.online_tuning import GRPOTuner, PPOTuner, RLOOTuner
 from .estimators.preference_tuning import DPOTuner
 from .estimators.prompting import (
     PrefixTunedClassifier,
@@ -58,6 +58,7 @@ __all__ = [
     "ContrastiveClassifier",
     "DPOTuner",
     "DocumentIndex",
+    "GRPOTuner",
     "EmbeddingCache",
     "FullFinetuneClassifier",
     "FullFinetuneRegressor",
@@ -66,6 +67,7 @@ __all__ = [
     "InContextClassifier",
     "LoRAClassifier",
     "LoRARegressor",
+    "PPOTuner",
     "PrefixTunedClassifier",
     "PrefixTunedRegressor",
     "PromptTunedClassifier",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import pickle
 import shutil
 
 import joblib
@@ -22,7 +21,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sktransformers import DPOTuner, RewardModel, load
+from sktransformers import DPOTuner, RewardModel
 from sktransformers.adaptation import LoRA
 from sktransformers.backbones.policy import (
     PolicyCollator,
@@ -327,65 +326,8 @@ def test_dpo_loss_formulas():
     torch.testing.assert_close(smoothed, expected)
 
 
-# ---------------------------------------------------------------- online tuning (RLOO)
-
-GOOD_WORDS = {"good", "great", "nice", "love", "best", "fun", "happy"}
-
-
-def count_good(prompts, responses):
-    return [sum(w in GOOD_WORDS for w in r.split()) for r in responses]
-
-
-@pytest.fixture
-def rloo(tiny_llama):
-    pytest.importorskip("trl", reason="TRL is installed with the 'preferences' extra")
-    from sktransformers import RLOOTuner
-
-    def build(reward, **kw):
-        params = dict(max_new_tokens=4, n_generations=2, batch_size=2, lr=1e-2, verbose=0,
-                      random_state=0)
-        return RLOOTuner(reward, tiny_llama, **{**params, **kw})
-    return build
-
-
-def test_rloo_trains_on_rewards_and_scores_its_responses(rloo, tmp_path):
-    prompts = ["what is it", "the film is", "this movie was", "the plot"]
-    tuner = rloo(count_good).fit(prompts)
-    assert [row["step"] for row in tuner.history_] == [1.0, 2.0]
-    assert all("reward" in row and "loss" in row for row in tuner.history_)
-    responses = tuner.predict(prompts)
-    assert responses.shape == (4,)
-    assert tuner.score(prompts) == pytest.approx(np.mean(count_good(prompts, responses)))
-    assert hasattr(tuner.policy_, "disable_adapter")  # LoRA: the reference is the base
-    unpickled = pickle.loads(pickle.dumps(tuner))  # the LoRA matrices and a base reference
-    assert list(unpickled.predict(prompts)) == list(responses)
-    with pytest.raises(TypeError, match="cannot be saved in the safe format"):
-        tuner.save(tmp_path / "tuner")  # a Python function is code: it has no safe form
-
-
-def test_rloo_with_a_frozen_reward_model_survives_clone(rloo, make, tmp_path):
-    from sklearn.frozen import FrozenEstimator
-
-    rm = make("reward").fit(pairs())
-    tuner = clone(rloo(FrozenEstimator(rm))).fit(["what is it", "the film is"])
-    frame = pd.DataFrame({"prompt": ["what is it"], "response": tuner.predict(["what is it"])})
-    assert tuner.score(["what is it"]) == pytest.approx(rm.predict(frame)[0])
-    loaded = load(tuner.save(tmp_path / "tuner"))  # the frozen reward model is saved inside
-    np.testing.assert_array_equal(loaded.reward_model.predict(frame), rm.predict(frame))
-    assert loaded.score(["what is it"]) == pytest.approx(tuner.score(["what is it"]))
-
-
-def test_rloo_refuses_an_unfitted_reward_model(rloo, make):
-    with pytest.raises(NotFittedError, match="FrozenEstimator"):
-        rloo(make("reward")).fit(["what is it"])
-
-
-def test_rloo_without_trl_names_the_extra(rloo, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "trl", None)
-    with pytest.raises(ImportError, match=r"sktransformers\[preferences\]"):
-        rloo(count_good).fit(["what is it"])
+# ---------------------------------------------------------------- strategies
+# (the online tuners: tests/test_online_tuning.py)
 
 
 def test_adaptation_names_and_objects(make):
@@ -398,23 +340,3 @@ def test_adaptation_names_and_objects(make):
         make_adaptation(42)
     backbone = torch.nn.Linear(2, 2)
     assert not any(p.requires_grad for p in Frozen().prepare(backbone, "x").parameters())
-
-
-def test_rloo_trains_through_the_same_strategies(rloo):
-    """The online tuner prepares its policy with the strategy objects every estimator uses."""
-    prompts = ["what is it", "the film is"]
-    tuner = rloo(count_good, adaptation=LoRA(r=2)).fit(prompts)
-    assert tuner.adaptation_ == LoRA(r=2, merge=False)  # unmerged: off, it is the reference
-    trained = tuner.trained_state_
-    lora = sum(v.numel() for k, v in trained.items() if "lora_" in k)
-    assert tuner.n_trainable_params_ == lora == sum(v.numel() for v in trained.values())
-    # a 0.3 state kept the parameter itself ("lora") as adaptation_: it still restores
-    state = tuner.__getstate__()
-    state["adaptation_"] = "lora"
-    state["trained_state_"] = rloo(count_good).fit(prompts).trained_state_  # r=8
-    old = type(tuner).__new__(type(tuner))
-    old.__setstate__(state)
-    assert old.adaptation_ == LoRA(merge=False)
-    adapters = rloo(count_good, adaptation="adapter").fit(prompts)
-    assert not hasattr(adapters.policy_, "disable_adapter")  # TRL keeps its own reference
-    assert adapters.n_trainable_params_ == sum(v.numel() for v in adapters.trained_state_.values())

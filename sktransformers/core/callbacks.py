@@ -57,17 +57,42 @@ class TrainableCheckpoint(Callback):
         self.dirname, self.key = Path(dirname), key
 
     def on_epoch_end(self, net, **kwargs):
-        from safetensors.torch import save_file
-
-        self.dirname.mkdir(parents=True, exist_ok=True)
-        weights = {k: v.detach().cpu().contiguous() for k, v in
-                   trainable_state(bare_module(net)).items()}
-        _atomic(self.dirname / "trainable.safetensors", lambda f: save_file(weights, f))
-        _atomic(self.dirname / "optimizer.pt",
-                lambda f: torch.save(net.optimizer_.state_dict(), f))
         progress = {"key": self.key, "epochs": len(net.history), "history": net.history.to_list()}
-        _atomic(self.dirname / "progress.json",
-                lambda f: Path(f).write_text(json.dumps(progress, default=float)))
+        save_state(self.dirname, bare_module(net), net.optimizer_, progress)
+
+
+def save_state(dirname, module, optimizer, progress: dict) -> None:
+    """Write ``module``'s trainable parameters, the optimizer state and ``progress``
+    (JSON) to ``dirname``, each file atomically (a kill while saving keeps the last)."""
+    from safetensors.torch import save_file
+
+    dirname = Path(dirname)
+    dirname.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in trainable_state(module).items()}
+    _atomic(dirname / "trainable.safetensors", lambda f: save_file(weights, f))
+    _atomic(dirname / "optimizer.pt", lambda f: torch.save(optimizer.state_dict(), f))
+    _atomic(dirname / "progress.json",
+            lambda f: Path(f).write_text(json.dumps(progress, default=float)))
+
+
+def load_state(dirname, module, optimizer, key: str) -> dict | None:
+    """Load what :func:`save_state` wrote for run ``key``; its progress, or ``None``
+    (and nothing loaded) when ``dirname`` holds no checkpoint of that run."""
+    from safetensors.torch import load_file
+
+    dirname = Path(dirname)
+    progress_file = dirname / "progress.json"
+    if not progress_file.is_file():
+        return None
+    progress = json.loads(progress_file.read_text())
+    if progress.get("key") != key:
+        return None
+    device = str(next(module.parameters()).device)
+    module.load_state_dict(load_file(dirname / "trainable.safetensors", device=device),
+                           strict=False)
+    optimizer.load_state_dict(torch.load(dirname / "optimizer.pt", weights_only=True,
+                                         map_location=device))
+    return progress
 
 
 def _atomic(path: Path, write) -> None:
@@ -95,20 +120,9 @@ def resume(net, dirname, key: str) -> int:
 
     Returns 0 (and loads nothing) when there is no checkpoint of this run.
     """
-    from safetensors.torch import load_file
-
-    dirname = Path(dirname)
-    progress_file = dirname / "progress.json"
-    if not progress_file.is_file():
+    progress = load_state(dirname, bare_module(net), net.optimizer_, key)
+    if progress is None:
         return 0
-    progress = json.loads(progress_file.read_text())
-    if progress.get("key") != key:
-        return 0
-    device = str(next(bare_module(net).parameters()).device)
-    bare_module(net).load_state_dict(load_file(dirname / "trainable.safetensors",
-                                               device=device), strict=False)
-    net.optimizer_.load_state_dict(torch.load(dirname / "optimizer.pt", weights_only=True,
-                                              map_location=device))
     net.history = History(progress["history"])
     return int(progress["epochs"])
 

@@ -40,9 +40,10 @@ def show_progress(verbose) -> bool:
     return verbose >= 2 or (verbose == 1 and interactive())
 
 
-def progress_bar(iterable=None, *, verbose, desc="", total=None, leave=False, unit="it"):
+def progress_bar(iterable=None, *, verbose, desc="", total=None, leave=False, unit="it",
+                 initial=0):
     """A ``tqdm.auto`` bar, or a silent pass-through where :func:`show_progress` says no."""
-    return tqdm(iterable, total=total, desc=desc, leave=leave, unit=unit,
+    return tqdm(iterable, total=total, desc=desc, leave=leave, unit=unit, initial=initial,
                 disable=not show_progress(verbose), dynamic_ncols=True)
 
 

@@ -151,6 +151,31 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         batches = -(-len(train_data) // (config.batch_size * n_processes()))
         callbacks.append(("progress", FitProgress(config.desc, config.verbose, batches,
                                                   config.max_epochs)))
+    net = make_net(module, config, task, callbacks, collate_fn=collate_fn,
+                   train_loader=train_loader, valid_data=valid_data)
+    net.initialize()
+    done = 0 if key is None else resume(net, config.checkpoint_dir, key)
+    if done < config.max_epochs:
+        net.partial_fit(train_data, y=None, epochs=config.max_epochs - done)
+    history = History(_history(net))
+    stopped = stopping is not None and stopping.stopped()
+    if len(history) < config.max_epochs and not stopped:
+        _interrupted(len(history), config.max_epochs)
+    elif key is not None and is_main_process():
+        remove_checkpoint(config.checkpoint_dir)
+    return history
+
+
+def make_net(module, config: TrainConfig, task, callbacks=(), *, collate_fn=None,
+             train_loader=None, valid_data=None):
+    """The skorch net every trainer uses (uninitialised): AdamW (fused where the
+    device has the kernel), ``task``'s per-sample criterion weighted by
+    ``sample_weight``, autocast, and data-parallel placement when launched so.
+
+    :func:`train` runs it over a fixed dataset; the online tuners call its
+    ``partial_fit`` once per rollout (:mod:`sktransformers.estimators.online_tuning`).
+    """
+    parallel = data_parallel()
     loader_args = {} if collate_fn is None else {
         "iterator_train__collate_fn": collate_fn,
         "iterator_valid__collate_fn": collate_fn,
@@ -171,7 +196,7 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
     # skorch infers classes_ only from datasets it can unpack; ours are token lists,
     # and its validation accuracy needs them
     classes = {"classes": list(range(task.n_outputs))} if single_label else {}
-    net = net_class(
+    return net_class(
         module,
         criterion=task.criterion(),
         optimizer=torch.optim.AdamW,
@@ -185,24 +210,13 @@ def train(module, train_data, valid_data, config: TrainConfig, task, collate_fn=
         max_epochs=config.max_epochs,
         iterator_train__shuffle=True,
         train_split=None if valid_data is None else predefined_split(valid_data),
-        callbacks=callbacks,
+        callbacks=list(callbacks),
         autocast_dtype=config.dtype,
         verbose=int(config.verbose >= 2),
         **placement,
         **classes,
         **loader_args,
     )
-    net.initialize()
-    done = 0 if key is None else resume(net, config.checkpoint_dir, key)
-    if done < config.max_epochs:
-        net.partial_fit(train_data, y=None, epochs=config.max_epochs - done)
-    history = History(_history(net))
-    stopped = stopping is not None and stopping.stopped()
-    if len(history) < config.max_epochs and not stopped:
-        _interrupted(len(history), config.max_epochs)
-    elif key is not None and is_main_process():
-        remove_checkpoint(config.checkpoint_dir)
-    return history
 
 
 def _interrupted(n_done: int, max_epochs: int) -> None:
