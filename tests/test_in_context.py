@@ -218,3 +218,83 @@ def test_template_search_scores_each_text_once_per_template(tiny_llama, monkeypa
     assert scored == [100] * 3 * n_templates + [64]
     # the search costs <= 5x one fit (the prior's 64 texts) + predicting those 300 texts
     assert sum(scored[:-1]) <= 5 * (64 + 300)
+
+
+# ---------------------------------------------------------------- instructions (APE)
+
+def test_a_list_of_instructions_keeps_the_best_and_uses_it(tiny_llama):
+    candidates = ["review the film .", "good or bad ?", "the plot"]
+    clf = InContextClassifier(tiny_llama, template=TEMPLATE, instruction=candidates,
+                              n_examples=2, random_state=0).fit(X, Y)
+    scores = clf.instruction_scores_
+    assert list(scores) == candidates
+    best = max(candidates, key=lambda c: scores[c])  # ties: the earlier candidate
+    assert clf.instruction_ == best == clf.settings_["instruction"]
+    assert clf.get_params()["instruction"] == candidates  # the parameter is untouched
+    explicit = InContextClassifier(tiny_llama, template=TEMPLATE, instruction=best,
+                                   n_examples=2, random_state=0).fit(X, Y)
+    assert explicit.instruction_scores_ is None
+    tok = load_tokenizer(tiny_llama)
+    assert tok.decode(clf._prefix(clf.demonstrations_), skip_special_tokens=True).startswith(
+        best)
+    # the search drew from the seeded generator: give both the same demonstrations
+    explicit.demonstrations_, explicit.prior_ = clf.demonstrations_, clf.prior_
+    np.testing.assert_allclose(clf.predict_proba(X), explicit.predict_proba(X), rtol=1e-6)
+
+
+def test_auto_instruction_proposes_from_demonstrations_and_bounds_its_cost(tiny_llama,
+                                                                          monkeypatch):
+    from sktransformers.estimators import template_search
+
+    seen = []
+
+    def fake_generate(model, tokenizer, prompts, **kwargs):
+        seen.extend(prompts)
+        assert kwargs["chat"] is False and kwargs["do_sample"] is True
+        return [" label each review as positive or negative. Input: x",
+                " label each review as positive or negative.", "\n", " say good"][
+            : len(prompts)] * 3
+    monkeypatch.setattr("sktransformers.backbones.policy.generate", fake_generate)
+    texts, labels = X * 30, Y * 30
+    clf = InContextClassifier(tiny_llama, instruction="auto", n_instructions=4,
+                              random_state=0).fit(texts, labels)
+    assert len(seen) == 4 and all(p.endswith("The instruction was to") for p in seen)
+    assert all(p.count("\nOutput: ") == template_search.PROPOSAL_DEMOS for p in seen)
+    assert any("Output: positive" in p for p in seen)  # the label words are the outputs
+    # duplicates and non-sentences dropped; no instruction competes first
+    assert list(clf.instruction_scores_) == [
+        "", "Label each review as positive or negative.", "Say good."]
+    cost = clf.search_cost_
+    assert cost["generated_texts"] == 4
+    n_templates = len(template_search.TEMPLATES["single"])
+    # the template search scores 300 texts per template, the instruction search at most
+    # SEARCH_BUDGET over its candidates: each <= 5x one fit (64) + predicting 300 texts
+    assert cost["scored_texts"] == 300 * n_templates + 3 * 300
+    assert 3 * 300 <= template_search.SEARCH_BUDGET <= 5 * (64 + 300)
+
+
+def test_many_instructions_share_the_budget(tiny_llama):
+    from sktransformers.estimators.template_search import SEARCH_BUDGET
+
+    candidates = [""] + [f"instruction {i} ." for i in range(9)]
+    clf = InContextClassifier(tiny_llama, template=TEMPLATE, instruction=candidates,
+                              random_state=0).fit(X * 40, Y * 40)
+    assert clf.search_cost_["scored_texts"] == 10 * (SEARCH_BUDGET // 10) <= SEARCH_BUDGET
+
+
+@pytest.mark.parametrize("text, expected", [
+    (" classify each review as good or bad. Input: x", "Classify each review as good or bad."),
+    (' "answer with the topic"\nmore', "Answer with the topic."),
+    (" write!", ""),
+    ("\n", ""),
+])
+def test_proposals_become_one_sentence_instructions(text, expected):
+    from sktransformers.estimators.template_search import as_instruction
+
+    assert as_instruction(text) == expected
+
+
+@pytest.mark.parametrize("instruction", [[], ["ok", 3]])
+def test_bad_instruction_lists_are_refused(tiny_llama, instruction):
+    with pytest.raises(ValueError, match="list of instructions"):
+        InContextClassifier(tiny_llama, instruction=instruction).fit(X, Y)

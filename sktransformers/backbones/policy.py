@@ -23,9 +23,10 @@ from ..core.device import autocast
 from .text import encode
 
 
-def prompt_ids(tokenizer, prompt: str) -> list[int]:
-    """The tokens a completion of ``prompt`` follows (chat template, assistant turn open)."""
-    if tokenizer.chat_template:
+def prompt_ids(tokenizer, prompt: str, chat: bool = True) -> list[int]:
+    """The tokens a completion of ``prompt`` follows (chat template, assistant turn open;
+    with ``chat=False`` the text itself, continued as a plain language model would)."""
+    if chat and tokenizer.chat_template:
         text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
                                              tokenize=False, add_generation_prompt=True)
         return encode(tokenizer, text, add_special_tokens=False)["input_ids"]
@@ -117,11 +118,15 @@ class PolicyModule(nn.Module):
 
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: list, *, max_new_tokens: int, do_sample: bool,
-             temperature: float, top_p: float, batch_size: int, device, dtype) -> list[str]:
-    """Generate a response to each prompt (left-padded batches); return the decoded texts."""
+             temperature: float, top_p: float, batch_size: int, device, dtype,
+             chat: bool = True) -> list[str]:
+    """Generate a response to each prompt (left-padded batches); return the decoded texts.
+
+    ``chat=False`` continues each prompt as plain text (no chat template).
+    """
     was_training = model.training
     model.eval()
-    encoded = [prompt_ids(tokenizer, p) for p in prompts]
+    encoded = [prompt_ids(tokenizer, p, chat) for p in prompts]
     out = []
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start : start + batch_size]

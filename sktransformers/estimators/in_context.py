@@ -30,7 +30,7 @@ from ..core.validation import check_texts
 from ..retrieval.stores import ExactStore
 from .base import ENCODER_CONSTRAINTS, NO_INT8_PRECISION, TextInputMixin, store_params
 from .embedding import TransformerEmbedder
-from .template_search import search_template
+from .template_search import propose_instructions, search_instruction, search_template
 
 CONTENT_FREE = "N/A"
 
@@ -55,9 +55,16 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         ``{text_a}`` and ``{text_b}``). The query is the template up to ``{label}``;
         the label words are scored as its continuation. ``"auto"`` chooses among
         four built-in templates by 3-fold cross-validation on up to 300 training
-        texts (``template_scores_``; :mod:`sktransformers._template_search`).
-    instruction : str, default=""
-        Text placed before the demonstrations.
+        texts (``template_scores_``; :mod:`sktransformers.estimators.template_search`).
+    instruction : str or list of str, default=""
+        Text placed before the demonstrations. ``"auto"``: the language model writes
+        ``n_instructions`` candidates from training examples (automatic prompt
+        engineering, APE) and the one with the best cross-validated accuracy, or no
+        instruction, is kept; a list: the best of those candidates. Either way
+        ``instruction_scores_`` lists every candidate's score; with
+        ``template="auto"`` the template is chosen first (without instruction).
+    n_instructions : int, default=8
+        Candidates the model proposes with ``instruction="auto"``.
     label_words : dict or None, default=None
         Class -> the word(s) the model should produce (the verbaliser); ``None``
         uses each class name.
@@ -104,6 +111,14 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         The template used (the one chosen, with ``template="auto"``).
     template_scores_ : dict or None
         With ``template="auto"``: each candidate template's cross-validated accuracy.
+    instruction_ : str
+        The instruction used (the one chosen, when searched).
+    instruction_scores_ : dict or None
+        With ``instruction="auto"`` or a list: each candidate's cross-validated
+        accuracy (``""``: no instruction).
+    search_cost_ : dict
+        What the searches cost: ``scored_texts`` (texts classified), ``generated_texts``
+        (instruction proposals) and ``proposal_seconds``.
     base_ : BaseReference
         The causal LM (packaged name, folder or hub id) and its content hash.
     model_path_ : str
@@ -134,7 +149,8 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
            ("model", "batch_size", "device", "verbose")},
         "precision": NO_INT8_PRECISION,
         "template": [str],
-        "instruction": [str],
+        "instruction": [str, list],
+        "n_instructions": [Interval(Integral, 1, None, closed="left")],
         "label_words": [dict, None],
         "n_examples": [Interval(Integral, 0, None, closed="left")],
         "selection": [StrOptions({"balanced", "random", "nearest"})],
@@ -147,7 +163,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, model=None, *, template="auto", instruction="",
+    def __init__(self, model=None, *, template="auto", instruction="", n_instructions=8,
                  label_words=None, n_examples=0, selection="balanced", calibrate="auto",
                  length_normalize=False, example_separator="\n\n", max_text_tokens=128,
                  max_context=None, embedding_model=None, batch_size=16, device="auto",
@@ -176,6 +192,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
         pairs = isinstance(texts[0], tuple)
         if self.template != "auto":
             _check_template(self.template, pairs)
+        candidates = _check_instruction(self.instruction)
         if classification_task(y).kind == "multilabel":
             raise ValueError(
                 "InContextClassifier scores one label per text; multi-label y (an indicator "
@@ -206,12 +223,22 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             self.embedder_ = TransformerEmbedder(self.embedding_model, normalize=True,
                                                  device=self.device).fit()
             self.pool_embeddings_ = self.embedder_.transform(texts)
-        self.template_scores_ = None
+        self.template_scores_ = self.instruction_scores_ = None
+        self.search_cost_ = {"scored_texts": 0, "generated_texts": 0, "proposal_seconds": 0.0}
+        prior = self.settings_["calibrate"] == "prior"
+        if candidates is not None:
+            self.settings_["instruction"] = ""  # the template is searched without one
         if self.template == "auto":
-            self.settings_["template"], self.template_scores_ = search_template(
-                self, texts, y_idx, rng, self.settings_["calibrate"] == "prior")
-            self.demonstrations_ = None
-        self.template_ = self.settings_["template"]
+            _, self.template_scores_ = search_template(self, texts, y_idx, rng, prior)
+        if candidates == "auto":
+            candidates = [""] + propose_instructions(self, texts, y_idx, rng,
+                                                     self.n_instructions)
+        if candidates is not None:
+            _, self.instruction_scores_ = search_instruction(self, candidates, texts, y_idx,
+                                                             rng, prior)
+        self.demonstrations_ = None
+        self.template_, self.instruction_ = self.settings_["template"], self.settings_[
+            "instruction"]
         if self.n_examples and self.selection != "nearest":
             self.demonstrations_ = self._demonstrations_among(np.arange(len(texts)), y_idx, rng)
         if self.settings_["calibrate"] == "prior":
@@ -432,6 +459,18 @@ def _label_gap(template: str) -> str:
     """The whitespace between the query and ``{label}`` (it belongs to the label tokens)."""
     before = template.split("{label}", 1)[0]
     return before[len(before.rstrip()):]
+
+
+def _check_instruction(instruction):
+    """``None`` for a fixed instruction; ``"auto"``; or the list of candidates."""
+    if isinstance(instruction, str):
+        return "auto" if instruction == "auto" else None
+    if not instruction or not all(isinstance(c, str) for c in instruction):
+        raise ValueError(
+            f"instruction={instruction!r}: a list of instructions must hold at least one "
+            "string (include '' to let no instruction compete), e.g. ['', 'Classify the "
+            "sentiment of each review.'].")
+    return list(dict.fromkeys(instruction))
 
 
 def _check_template(template: str, pairs: bool = False) -> None:
