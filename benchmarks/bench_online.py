@@ -142,12 +142,13 @@ def methods(args):
 
 def _reward_kl_plot(ax, table):
     ax.scatter(table.kl_to_base, table.mean_reward, s=60)
-    for _, row in table.iterrows():
+    for i, row in enumerate(table.itertuples()):  # alternate sides: close points stay legible
         ax.annotate(f"{row.contender} ({row.fit_s:.0f} s)", (row.kl_to_base, row.mean_reward),
-                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+                    textcoords="offset points", xytext=(6, 6 if i % 2 == 0 else -12),
+                    fontsize=8)
     ax.axhline(table.base_reward.iloc[0], color="grey", linestyle=":", lw=1)
-    ax.annotate("base policy", (ax.get_xlim()[0], table.base_reward.iloc[0]), fontsize=8,
-                color="grey", xytext=(4, -10), textcoords="offset points")
+    ax.annotate("base policy", (ax.get_xlim()[1], table.base_reward.iloc[0]), fontsize=8,
+                color="grey", xytext=(-4, 3), textcoords="offset points", ha="right")
     ax.set_xlabel("KL to the base policy (nats per response)")
     ax.set_ylabel("mean reward, held-out prompts")
 

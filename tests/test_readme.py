@@ -130,12 +130,12 @@ def _bind_block(block, estimators) -> None:
 def test_preference_block_binds_to_the_real_api(monkeypatch):
     block = _block_with("RewardModel(random_state=0)")
     monkeypatch.chdir(ROOT)
-    estimators = {"RewardModel", "DPOTuner", "RLOOTuner"}
+    estimators = {"RewardModel", "DPOTuner", "PPOTuner"}
     _bind_block(block, estimators)
     for path in re.findall(r'read_csv\("([^"]+)"\)', block):
         assert {"prompt", "chosen", "rejected"} <= set(pd.read_csv(path).columns)
     methods = {callee.split(".")[-1] for callee, _, _ in _calls(block)
-               if callee.split(".")[0] in {"rm", "dpo", "rloo"}}
+               if callee.split(".")[0] in {"rm", "dpo", "ppo"}}
     for name in methods:
         assert any(hasattr(getattr(sktransformers, cls), name) for cls in estimators), name
 

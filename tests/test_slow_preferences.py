@@ -135,7 +135,6 @@ def test_dpo_on_polite_pref(polite_dpo, polite_reward_model):
 
 @pytest.mark.extended  # 6 minutes: run with `pytest -m extended` (left out of CI for time)
 def test_rloo_raises_the_reward_of_held_out_generations(polite_reward_model):
-    pytest.importorskip("trl")
     from sklearn.frozen import FrozenEstimator
 
     from sktransformers import RLOOTuner
