@@ -254,7 +254,7 @@ def test_auto_instruction_proposes_from_demonstrations_and_bounds_its_cost(tiny_
         return [" label each review as positive or negative. Input: x",
                 " label each review as positive or negative.", "\n", " say good"][
             : len(prompts)] * 3
-    monkeypatch.setattr("sktransformers.backbones.policy.generate", fake_generate)
+    monkeypatch.setattr("sktransformers.estimators.template_search.generate", fake_generate)
     texts, labels = X * 30, Y * 30
     clf = InContextClassifier(tiny_llama, instruction="auto", n_instructions=4,
                               random_state=0).fit(texts, labels)

@@ -254,20 +254,20 @@ def test_a_toy_reward_is_learned(name, make):
 
 
 def test_a_killed_fit_resumes_from_its_last_step(make, tmp_path, monkeypatch):
-    from sktransformers.estimators import online_tuning
+    from sktransformers.estimators import online_engine
 
     full = make("ppo", max_epochs=2).fit(PROMPTS)
-    real, calls = online_tuning.save_state, []
+    real, calls = online_engine.save_state, []
 
     def save_then_die(*args):
         real(*args)
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-    monkeypatch.setattr(online_tuning, "save_state", save_then_die)
+    monkeypatch.setattr(online_engine, "save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         make("ppo", max_epochs=2, checkpoint_dir=tmp_path).fit(PROMPTS)
-    monkeypatch.setattr(online_tuning, "save_state", real)
+    monkeypatch.setattr(online_engine, "save_state", real)
     resumed = make("ppo", max_epochs=2, checkpoint_dir=tmp_path).fit(PROMPTS)
     assert resumed.history_ == full.history_
     for k, v in full.trained_state_.items():
@@ -357,3 +357,16 @@ def test_the_algorithms_declare_what_the_engine_uses():
         assert isinstance(algo, online.OnlineAlgorithm) and algo.kind == "online"
         assert callable(algo.targets) and isinstance(algo.criterion(), torch.nn.Module)
     assert PPO().needs_value and not RLOO(k=2).needs_value
+
+
+def test_a_tuner_pickled_by_0_3_still_loads(make):
+    """0.3's RLOOTuner (on TRL) kept the policy's own parameter names and the
+    adaptation's name; its state restores into today's engine."""
+    tuner = make("rloo").fit(PROMPTS)
+    state = tuner.__getstate__()
+    state["trained_state_"] = {k[len("model."):]: v for k, v in tuner.trained_state_.items()}
+    state["adaptation_"] = "lora"
+    old = RLOOTuner.__new__(RLOOTuner)
+    old.__setstate__(state)
+    assert old.adaptation_ == LoRA(merge=False)
+    assert list(old.predict(PROMPTS)) == list(tuner.predict(PROMPTS))

@@ -25,6 +25,9 @@ import time
 
 import numpy as np
 
+from ..backbones.causal_lm import load_causal_lm
+from ..backbones.policy import generate
+
 #: Built-in templates for single texts and for text pairs, the first being the default.
 TEMPLATES = {
     "single": (
@@ -102,9 +105,6 @@ def propose_instructions(clf, texts, y_idx, rng, n: int) -> list[str]:
     0.9; the continuation of "The instruction was to" up to the end of its first
     sentence becomes the instruction.
     """
-    from ..backbones.causal_lm import load_causal_lm
-    from ..backbones.policy import generate
-
     start = time.perf_counter()
     device, dtype = clf._device_dtype()
     prompts = []
