@@ -206,12 +206,51 @@ def test_rloo_and_grpo_losses_equal_plain_computations():
 
 @pytest.mark.parametrize("name", TUNERS)
 def test_kl_to_the_reference_is_zero_before_the_first_update(name, make):
-    tuner = make(name, max_epochs=1).fit(PROMPTS)
+    tuner = make(name, max_epochs=1, beta=0.05).fit(PROMPTS)
     assert tuner.history_[0]["kl"] == 0.0
     assert [row["step"] for row in tuner.history_] == [1, 2]
     assert set(tuner.history_[0]) == {"step", "loss", "reward", "kl", "entropy", "kl_coef",
                                       "response_tokens"}
     assert hasattr(tuner.policy_, "disable_adapter")  # LoRA: the reference is the base
+
+
+def test_without_a_kl_term_no_reference_is_computed(make, monkeypatch):
+    from sktransformers.estimators import online_engine
+
+    calls = []
+    real = online_engine._reference_logps
+    monkeypatch.setattr(online_engine, "_reference_logps",
+                        lambda *a: calls.append(1) or real(*a))
+    grpo = make("grpo", adaptation="full").fit(PROMPTS)  # GRPO's default beta is 0
+    assert calls == [] and np.isnan(grpo.history_[0]["kl"])
+    make("grpo", beta=0.1).fit(PROMPTS)
+    assert len(calls) == 2  # one per step
+
+
+def test_sampled_log_probabilities_equal_a_forward_pass(tiny_llama):
+    """The log-probabilities read from generation's logits (used when no reference is
+    needed) are those a forward pass over prompt + response gives."""
+    from sktransformers.backbones.causal_lm import load_policy
+    from sktransformers.backbones.loading import load_tokenizer
+    from sktransformers.backbones.rollout import (
+        batch_inputs,
+        pad_right,
+        response_logps,
+        sample_responses,
+    )
+
+    model, tok = load_policy(tiny_llama).eval(), load_tokenizer(tiny_llama)
+    torch.manual_seed(0)
+    prompts, responses, logps = sample_responses(
+        model, tok, PROMPTS, 2, max_new_tokens=5, temperature=1.0, top_p=1.0, device="cpu",
+        dtype=None)
+    inputs = batch_inputs(prompts, responses, tok.pad_token_id)
+    mask = inputs["response_mask"].float()
+    with torch.no_grad():
+        forward = response_logps(model, inputs["input_ids"], inputs["attention_mask"],
+                                 mask.shape[1]) * mask
+    torch.testing.assert_close(pad_right(logps, mask.shape[1]) * mask, forward, atol=1e-4,
+                               rtol=1e-4)
 
 
 def test_full_fine_tuning_holds_a_frozen_reference_copy(make):
@@ -285,7 +324,8 @@ def test_contract(name, make):
         tuner.predict(PROMPTS)
     first = tuner.fit(PROMPTS)
     again = make(name).fit(PROMPTS)
-    assert first.history_ == again.history_  # same random_state, same run
+    # same random_state, same run (NaN, the KL where no reference is needed, equals itself)
+    assert pd.DataFrame(first.history_).equals(pd.DataFrame(again.history_))
     state = dict(first.trained_state_)
     first.fit(PROMPTS[:2])  # refit resets
     assert len(first.history_) == 1
@@ -347,7 +387,7 @@ def test_strategies_are_the_shared_ones(make):
     assert tuner.adaptation_ == LoRA(r=2, merge=False)
     lora = sum(v.numel() for k, v in tuner.trained_state_.items() if "lora_" in k)
     assert tuner.n_trainable_params_ == lora
-    adapters = make("grpo", adaptation="adapter").fit(PROMPTS)
+    adapters = make("grpo", adaptation="adapter", beta=0.1).fit(PROMPTS)
     assert not hasattr(adapters.policy_, "disable_adapter")  # a frozen copy is the reference
     assert abs(adapters.history_[0]["kl"]) < 1e-5
 

@@ -42,9 +42,13 @@ def batch_inputs(prompts: list, responses: list, pad_id: int) -> dict:
 @torch.inference_mode()
 def sample_responses(model, tokenizer, prompts: list, k: int, *, max_new_tokens: int,
                      temperature: float, top_p: float, device, dtype):
-    """Sample ``k`` responses to each prompt; return prompt and response token lists.
+    """Sample ``k`` responses to each prompt.
 
-    Rows come prompt by prompt (``k`` consecutive responses each).
+    Returns the prompt and response token lists (rows prompt by prompt, ``k``
+    consecutive responses each) and each response token's log-probability under the
+    sampling model, read from the logits generation computed anyway (before
+    temperature and top-p: the model's own distribution, as :func:`response_logps`
+    gives it).
     """
     was_training = model.training
     model.eval()
@@ -55,13 +59,26 @@ def sample_responses(model, tokenizer, prompts: list, k: int, *, max_new_tokens:
                              max_new_tokens=max_new_tokens, do_sample=True,
                              temperature=temperature, top_p=top_p, top_k=None,
                              pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id)
+                             eos_token_id=tokenizer.eos_token_id,
+                             return_dict_in_generate=True, output_logits=True)
     model.train(was_training)
-    responses = []
-    for row in out[:, ids.shape[1]:].tolist():
+    new = out.sequences[:, ids.shape[1]:]
+    logits = torch.stack(out.logits, 1).float()
+    token_logps = torch.log_softmax(logits, -1).gather(-1, new[..., None])[..., 0]
+    responses, logps = [], []
+    for row, row_logps in zip(new.tolist(), token_logps.tolist(), strict=True):
         end = row.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in row else None
         responses.append(row[:end] or [tokenizer.eos_token_id])
-    return encoded, responses
+        logps.append(row_logps[:len(responses[-1])])
+    return encoded, responses, logps
+
+
+def pad_right(rows: list, width: int) -> torch.Tensor:
+    """Per-token values as an ``(n, width)`` tensor, zeros after each row."""
+    out = torch.zeros((len(rows), width))
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = torch.tensor(row, dtype=torch.float32)
+    return out
 
 
 def response_logps(model, input_ids, attention_mask, n_response: int, hidden=False):

@@ -148,11 +148,18 @@ class OnlineAlgorithm:
     called as ``loss(outputs, targets)`` with ``outputs`` of shape ``(n, T, 2)``
     (the policy's current log-probabilities and, for PPO, values) and returning
     per-response losses whose mean is the minibatch's loss. ``needs_value``: the
-    engine adds a value head; ``kl_coef``: the current KL coefficient.
+    engine adds a value head; ``kl_coef``: the current KL coefficient;
+    ``uses_reference``: whether the engine must compute the reference's
+    log-probabilities (not when the KL coefficient is 0).
     """
 
     kind = "online"  # for the training core: a plain (not a classifier) net
     needs_value = False
+
+    @property
+    def uses_reference(self) -> bool:
+        """Whether the targets or the loss read the reference's log-probabilities."""
+        return self.kl_coef > 0
 
     def targets(self, rollout: Rollout) -> torch.Tensor:
         raise NotImplementedError
@@ -190,6 +197,10 @@ class PPO(OnlineAlgorithm):
     @property
     def kl_coef(self):
         return self.kl.value
+
+    @property
+    def uses_reference(self):
+        return self.kl.value > 0 or self.kl.target is not None
 
     def targets(self, rollout):
         rewards = shaped_rewards(rollout.scores, rollout.logp, rollout.ref_logp, rollout.mask,

@@ -30,6 +30,7 @@ from ..backbones.rollout import (
     RolloutCollator,
     RolloutDataset,
     batch_inputs,
+    pad_right,
     response_logps,
     sample_responses,
 )
@@ -83,8 +84,9 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
         policy = adaptation.prepare(load_policy(path), path)
         head = _value_head(policy) if algorithm.needs_value else None
         module = OnlinePolicyModule(policy, head).to(device)
-        reference = None if hasattr(policy, "disable_adapter") else (
-            load_policy(path).requires_grad_(False).eval().to(device))
+        reference = None if hasattr(policy, "disable_adapter") or not (
+            algorithm.uses_reference) else load_policy(path).requires_grad_(False).eval().to(
+            device)
         n_trainable, n_total = count_params(module, trainable_only=True), count_params(module)
         net = make_net(module, self._train_config(device, dtype, algorithm), algorithm,
                        [("clip", _clip())], collate_fn=RolloutCollator(tokenizer.pad_token_id))
@@ -123,8 +125,7 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
                                                  algorithm, device, dtype)
             net.partial_fit(data, y=None, epochs=self.ppo_epochs)
             algorithm.after_rollout(rollout)
-            history.append(_step_record(step + 1, rollout, net, self.ppo_epochs,
-                                        algorithm.kl_coef, texts))
+            history.append(_step_record(step + 1, rollout, net, algorithm, texts))
             if key is not None:
                 save_state(self.checkpoint_dir, module, net.optimizer_,
                            {"key": key, "history": history, "kl_coef": algorithm.kl_coef})
@@ -136,7 +137,7 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
                  dtype):
         """Sample, score and evaluate one batch: its training data, tensors and texts."""
         k = self.n_generations
-        prompt_tokens, responses = sample_responses(
+        prompt_tokens, responses, sampled_logps = sample_responses(
             module.model, tokenizer, prompts, k, max_new_tokens=self.max_new_tokens,
             temperature=self.temperature, top_p=self.top_p, device=device, dtype=dtype)
         texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
@@ -146,14 +147,21 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
         inputs = {k_: v.to(device) for k_, v in
                   batch_inputs(prompt_tokens, responses, tokenizer.pad_token_id).items()}
         mask = inputs["response_mask"].float()
+        values = None
         with torch.inference_mode(), autocast(device, dtype):
             module.eval()
-            outputs = module(**inputs).float()
-            ref = _reference_logps(module, reference, inputs)
+            if module.head is not None or algorithm.uses_reference:
+                # a forward pass like the reference's: the KL is exactly 0 at step 0
+                outputs = module(**inputs).float()
+                logp = outputs[..., 0] * mask
+                values = outputs[..., 1] * mask if module.head is not None else None
+                ref = _reference_logps(module, reference, inputs).float() * mask if (
+                    algorithm.uses_reference) else logp
+            else:  # nothing to compare with: the sampling pass's log-probs do
+                logp = ref = pad_right(sampled_logps, mask.shape[1]).to(device) * mask
             module.train()
-        rollout = Rollout(scores=scores.to(device), logp=outputs[..., 0] * mask,
-                          ref_logp=ref * mask, mask=mask,
-                          values=outputs[..., 1] * mask if module.head is not None else None)
+        rollout = Rollout(scores=scores.to(device), logp=logp, ref_logp=ref, mask=mask,
+                          values=values)
         targets = algorithm.targets(rollout)
         return RolloutDataset(prompt_tokens, responses, targets, mask), rollout, texts
 
@@ -267,12 +275,14 @@ def _step_seed(random_state, step):
     return (int(base) * 1_000_003 + step) % (2**31)
 
 
-def _step_record(step, rollout, net, n_epochs, kl_coef, texts) -> dict:
-    """One history row: the rollout's mean score, KL to the reference, entropy
-    (estimated as the sampled tokens' mean negative log-probability), the loss of
-    the step's last pass, the KL coefficient and the mean response length."""
+def _step_record(step, rollout, net, algorithm, texts) -> dict:
+    """One history row: the rollout's mean score, KL to the reference (NaN where the
+    algorithm needs no reference, so none was computed), entropy (estimated as the
+    sampled tokens' mean negative log-probability), the loss of the step's last pass,
+    the KL coefficient and the mean response length."""
     mask = rollout.mask
     return {"step": step, "loss": float(net.history[-1, "train_loss"]),
-            "reward": float(rollout.scores.mean()), "kl": rollout.kl(),
+            "reward": float(rollout.scores.mean()),
+            "kl": rollout.kl() if algorithm.uses_reference else float("nan"),
             "entropy": float(-(rollout.logp * mask).sum() / mask.sum().clamp(min=1)),
-            "kl_coef": float(kl_coef), "response_tokens": float(mask.sum(1).mean())}
+            "kl_coef": float(algorithm.kl_coef), "response_tokens": float(mask.sum(1).mean())}
