@@ -55,8 +55,33 @@ _SHARED_DOC = """reward_model : fitted RewardModel or callable
         The policy (a causal LM); ``None`` uses the packaged SmolLM2-135M-Instruct."""
 
 
+_GROUP_DOC = """ppo_epochs : int, default=1
+        Passes over each rollout (TRL's ``num_iterations``).
+    minibatch_size : int or None, default=None
+        Responses per gradient step; ``None``: the whole rollout.
+    max_new_tokens : int, default=48
+        Length of generated responses, in training and in ``predict``.
+    temperature, top_p : float, default=1.0
+        Sampling during training (and in ``predict`` when ``do_sample``).
+    do_sample : bool, default=False
+        ``predict`` decodes greedily unless set.
+    batch_size : int, default=4
+        Prompts per step (each with ``n_generations`` samples).
+    max_epochs : int, default=1
+        Passes over the training prompts.
+    lr : float, default=1e-4
+        AdamW's learning rate for the policy.
+    device, precision, random_state, verbose, checkpoint_dir
+        As for :class:`PPOTuner`.
+
+    Attributes
+    ----------
+    policy_, tokenizer_, history_, n_trainable_params_, n_total_params_
+        As for :class:`PPOTuner` (no value head)."""
+
+
 def _doc(cls):
-    cls.__doc__ = cls.__doc__.replace("{shared}", _SHARED_DOC)
+    cls.__doc__ = cls.__doc__.replace("{shared}", _SHARED_DOC).replace("{group}", _GROUP_DOC)
     return cls
 
 
@@ -86,6 +111,7 @@ class PPOTuner(OnlineTuner):
         Adapt the coefficient so the summed KL per response tracks this value
         (Ziegler et al.; horizon ``kl_horizon`` samples); ``None`` keeps it fixed.
     kl_horizon : int, default=10000
+        Samples over which the adaptive coefficient may change by a factor of e^0.2.
     gamma : float, default=1.0
         Discount of GAE.
     lam : float, default=0.95
@@ -97,6 +123,7 @@ class PPOTuner(OnlineTuner):
     vf_coef : float, default=0.1
         Weight of the value loss.
     whiten_advantages : bool, default=True
+        Scale advantages to zero mean and unit variance over each rollout.
     ppo_epochs : int, default=4
         Passes over each rollout.
     minibatch_size : int or None, default=4
@@ -190,24 +217,7 @@ class RLOOTuner(OnlineTuner):
         ε of the clipped surrogate.
     normalize_advantages : bool, default=False
         Whiten the advantages over each rollout.
-    ppo_epochs : int, default=1
-        Passes over each rollout (TRL's ``num_iterations``).
-    minibatch_size : int or None, default=None
-        Responses per gradient step; ``None``: the whole rollout.
-    max_new_tokens : int, default=48
-    temperature, top_p : float, default=1.0
-    do_sample : bool, default=False
-    batch_size : int, default=4
-        Prompts per step (each with ``n_generations`` samples).
-    max_epochs : int, default=1
-    lr : float, default=1e-4
-    device, precision, random_state, verbose, checkpoint_dir
-        As for :class:`PPOTuner`.
-
-    Attributes
-    ----------
-    policy_, tokenizer_, history_, n_trainable_params_, n_total_params_
-        As for :class:`PPOTuner` (no value head).
+    {group}
 
     Examples
     --------
@@ -255,25 +265,13 @@ class GRPOTuner(OnlineTuner):
     n_generations : int, default=4
         Responses per prompt (the group).
     beta : float, default=0.0
-        Weight of the KL term (TRL's default: none).
+        Weight of the KL term (TRL's default: none). At 0 no reference is computed
+        (nor, for ``"full"``, loaded), and ``history_``'s ``kl`` is NaN.
     clip : float, default=0.2
+        ε of the clipped surrogate.
     scale_rewards : bool, default=True
         Divide by the group's standard deviation (``False``: Dr. GRPO's unscaled).
-    ppo_epochs : int, default=1
-    minibatch_size : int or None, default=None
-    max_new_tokens : int, default=48
-    temperature, top_p : float, default=1.0
-    do_sample : bool, default=False
-    batch_size : int, default=4
-    max_epochs : int, default=1
-    lr : float, default=1e-4
-    device, precision, random_state, verbose, checkpoint_dir
-        As for :class:`PPOTuner`.
-
-    Attributes
-    ----------
-    policy_, tokenizer_, history_, n_trainable_params_, n_total_params_
-        As for :class:`PPOTuner` (no value head).
+    {group}
 
     Examples
     --------
