@@ -136,7 +136,8 @@ def methods(args):
     if "PPO" in set(table.contender):
         ppo = table.set_index("contender").loc["PPO"]
         checks.append(target("PPO win rate against the base policy", ppo.win_rate, 0.70))
-    write("online_methods", table, checks, args, plot=_reward_kl_plot,
+    name = "online_methods" + ("_" + "_".join(args.only).lower() if args.only else "")
+    write(name, table, checks, args, plot=_reward_kl_plot,
           runs="One run each (seed 0).")
 
 
