@@ -58,7 +58,7 @@ def kl_to_base(est, prompts, max_new_tokens, seed=0):
 
     policy, tok = est.policy_, est.tokenizer_
     torch.manual_seed(seed)
-    prompt_tokens, responses = sample_responses(
+    prompt_tokens, responses, _ = sample_responses(
         policy, tok, list(prompts), 1, max_new_tokens=max_new_tokens, temperature=1.0,
         top_p=1.0, device="cpu", dtype=None)
     inputs = batch_inputs(prompt_tokens, responses, tok.pad_token_id)
@@ -117,6 +117,7 @@ def methods(args):
             est.fit(prompts)
             seen = f"{len(est.history_) * est.batch_size * est.n_generations} samples"
         seconds = time.perf_counter() - start
+        print(f"{name}: fit in {seconds:.0f} s on {seen}", flush=True)
         out = est.predict(held_out)
         rewards = judge(rm, held_out, out)
         differ = np.asarray(out, dtype=object) != np.asarray(base_out, dtype=object)
