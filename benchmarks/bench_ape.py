@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-from _harness import SHARED, parse_args, write
+from _harness import SHARED, parse_args, target, write
 
 from sktransformers import InContextClassifier
 
@@ -68,10 +68,13 @@ def main():
                              "s; cross-validated accuracy of each: "
                              + "; ".join(f"{v:.3f} {k or '(none)'!r}" for k, v in ranked))
     table = pd.DataFrame(rows)
+    by = table.set_index(["dataset", "contender"]).accuracy
+    gains = [target(f"{name}: APE's test accuracy minus no instruction's",
+                    by[name, "APE"] - by[name, "none"], 0.0) for name in args.datasets]
     checks = [f"{args.n_train} training texts per dataset (the searches classify up to 300 "
               f"per template and up to 1,500 over all instruction candidates); test: all of "
               f"SST-2's 872 dev sentences, TREC's 500 test questions; {args.n_examples} "
-              "demonstrations; template='auto', calibrate='auto'.", *notes]
+              "demonstrations; template='auto', calibrate='auto'.", *gains, *notes]
     write(f"in_context_ape{'' if not args.n_examples else f'_{args.n_examples}shot'}",
           table, checks, args, plot=_plot, runs="One run per contender (seed 0).")
 

@@ -31,6 +31,9 @@ SCRIPTS = [
     ["bench_int8.py"],
     ["bench_scaling.py"],
     ["bench_few_labels.py", "--contenders", "ours", "frozen"],  # setfit: the bench extra
+    ["bench_online.py", "--part", "methods"],
+    ["bench_online.py", "--part", "speed"],
+    ["bench_ape.py", "--n-instructions", "2"],
 ]
 
 
@@ -39,7 +42,7 @@ SCRIPTS = [
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: " ".join(s))
 def test_benchmark_runs_on_a_tiny_size(script):
     shared_dataset("sst2")
-    if script[0] == "bench_preferences.py":
+    if script[0] == "bench_preferences.py" or script[1:] == ["--part", "speed"]:
         pytest.importorskip("trl", reason="the preference benchmarks compare with TRL")
     done = subprocess.run([sys.executable, str(BENCHMARKS / script[0]), *script[1:], "--smoke"],
                           capture_output=True, text=True, timeout=900, cwd=BENCHMARKS.parent)
