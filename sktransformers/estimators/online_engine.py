@@ -88,7 +88,7 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
             algorithm.uses_reference) else load_policy(path).requires_grad_(False).eval().to(
             device)
         n_trainable, n_total = count_params(module, trainable_only=True), count_params(module)
-        net = make_net(module, self._train_config(device, dtype, algorithm), algorithm,
+        net = make_net(module, self._train_config(device, dtype), algorithm,
                        [("clip", _clip())], collate_fn=RolloutCollator(tokenizer.pad_token_id))
         net.initialize()
         history = self._run(net, module, reference, tokenizer, prompts, reward, algorithm,
@@ -121,11 +121,11 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
                                  initial=len(history), unit="step"):
             torch.manual_seed(_step_seed(self.random_state, step))
             batch = [prompts[i] for i in steps[step]]
-            data, rollout, texts = self._rollout(module, reference, tokenizer, batch, reward,
+            data, rollout = self._rollout(module, reference, tokenizer, batch, reward,
                                                  algorithm, device, dtype)
             net.partial_fit(data, y=None, epochs=self.ppo_epochs)
             algorithm.after_rollout(rollout)
-            history.append(_step_record(step + 1, rollout, net, algorithm, texts))
+            history.append(_step_record(step + 1, rollout, net, algorithm))
             if key is not None:
                 save_state(self.checkpoint_dir, module, net.optimizer_,
                            {"key": key, "history": history, "kl_coef": algorithm.kl_coef})
@@ -135,7 +135,7 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
 
     def _rollout(self, module, reference, tokenizer, prompts, reward, algorithm, device,
                  dtype):
-        """Sample, score and evaluate one batch: its training data, tensors and texts."""
+        """Sample, score and evaluate one batch: its training data and its tensors."""
         k = self.n_generations
         prompt_tokens, responses, sampled_logps = sample_responses(
             module.model, tokenizer, prompts, k, max_new_tokens=self.max_new_tokens,
@@ -163,7 +163,7 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
         rollout = Rollout(scores=scores.to(device), logp=logp, ref_logp=ref, mask=mask,
                           values=values)
         targets = algorithm.targets(rollout)
-        return RolloutDataset(prompt_tokens, responses, targets, mask), rollout, texts
+        return RolloutDataset(prompt_tokens, responses, targets, mask), rollout
 
     def _resume(self, net, module, algorithm, key):
         if key is None:
@@ -183,7 +183,7 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
         text = json.dumps([prompts, {k: repr(v) for k, v in sorted(params.items())}])
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def _train_config(self, device, dtype, algorithm=None):
+    def _train_config(self, device, dtype):
         n_rollout = self.batch_size * self.n_generations
         return TrainConfig(lr=self.lr, max_epochs=self.ppo_epochs,
                            batch_size=self.minibatch_size or n_rollout, weight_decay=0.0,
@@ -275,7 +275,7 @@ def _step_seed(random_state, step):
     return (int(base) * 1_000_003 + step) % (2**31)
 
 
-def _step_record(step, rollout, net, algorithm, texts) -> dict:
+def _step_record(step, rollout, net, algorithm) -> dict:
     """One history row: the rollout's mean score, KL to the reference (NaN where the
     algorithm needs no reference, so none was computed), entropy (estimated as the
     sampled tokens' mean negative log-probability), the loss of the step's last pass,
