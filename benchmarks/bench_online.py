@@ -60,7 +60,7 @@ def kl_to_base(est, prompts, max_new_tokens, seed=0):
     torch.manual_seed(seed)
     prompt_tokens, responses, _ = sample_responses(
         policy, tok, list(prompts), 1, max_new_tokens=max_new_tokens, temperature=1.0,
-        top_p=1.0, device="cpu", dtype=None)
+        top_p=1.0, device="cpu", dtype=None, logps=False)
     inputs = batch_inputs(prompt_tokens, responses, tok.pad_token_id)
     n, mask = inputs["response_mask"].shape[1], inputs["response_mask"].float()
     with torch.no_grad():

@@ -41,14 +41,14 @@ def batch_inputs(prompts: list, responses: list, pad_id: int) -> dict:
 
 @torch.inference_mode()
 def sample_responses(model, tokenizer, prompts: list, k: int, *, max_new_tokens: int,
-                     temperature: float, top_p: float, device, dtype):
+                     temperature: float, top_p: float, device, dtype, logps: bool = True):
     """Sample ``k`` responses to each prompt.
 
     Returns the prompt and response token lists (rows prompt by prompt, ``k``
     consecutive responses each) and each response token's log-probability under the
     sampling model, read from the logits generation computed anyway (before
     temperature and top-p: the model's own distribution, as :func:`response_logps`
-    gives it).
+    gives it); ``logps=False`` skips them (``None``: no logits are kept).
     """
     was_training = model.training
     model.eval()
@@ -60,17 +60,19 @@ def sample_responses(model, tokenizer, prompts: list, k: int, *, max_new_tokens:
                              temperature=temperature, top_p=top_p, top_k=None,
                              pad_token_id=tokenizer.pad_token_id,
                              eos_token_id=tokenizer.eos_token_id,
-                             return_dict_in_generate=True, output_logits=True)
+                             return_dict_in_generate=True, output_logits=logps)
     model.train(was_training)
     new = out.sequences[:, ids.shape[1]:]
-    logits = torch.stack(out.logits, 1).float()
-    token_logps = torch.log_softmax(logits, -1).gather(-1, new[..., None])[..., 0]
-    responses, logps = [], []
-    for row, row_logps in zip(new.tolist(), token_logps.tolist(), strict=True):
+    responses = []
+    for row in new.tolist():
         end = row.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in row else None
         responses.append(row[:end] or [tokenizer.eos_token_id])
-        logps.append(row_logps[:len(responses[-1])])
-    return encoded, responses, logps
+    if not logps:
+        return encoded, responses, None
+    logits = torch.stack(out.logits, 1).float()
+    token_logps = torch.log_softmax(logits, -1).gather(-1, new[..., None])[..., 0].tolist()
+    return encoded, responses, [t[:len(r)] for t, r in zip(token_logps, responses,
+                                                            strict=True)]
 
 
 def pad_right(rows: list, width: int) -> torch.Tensor:

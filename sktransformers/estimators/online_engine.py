@@ -137,9 +137,13 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
                  dtype):
         """Sample, score and evaluate one batch: its training data and its tensors."""
         k = self.n_generations
+        # PPO (values) and a KL to the reference need a forward pass like the reference's
+        # (so the KL is exactly 0 at step 0); otherwise generation's logits give log-probs
+        forward = module.head is not None or algorithm.uses_reference
         prompt_tokens, responses, sampled_logps = sample_responses(
             module.model, tokenizer, prompts, k, max_new_tokens=self.max_new_tokens,
-            temperature=self.temperature, top_p=self.top_p, device=device, dtype=dtype)
+            temperature=self.temperature, top_p=self.top_p, device=device, dtype=dtype,
+            logps=not forward)
         texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
         texts = [t.strip() for t in texts]
         scores = torch.tensor(reward([p for p in prompts for _ in range(k)], texts),
@@ -150,8 +154,7 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
         values = None
         with torch.inference_mode(), autocast(device, dtype):
             module.eval()
-            if module.head is not None or algorithm.uses_reference:
-                # a forward pass like the reference's: the KL is exactly 0 at step 0
+            if forward:
                 outputs = module(**inputs).float()
                 logp = outputs[..., 0] * mask
                 values = outputs[..., 1] * mask if module.head is not None else None
