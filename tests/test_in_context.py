@@ -298,3 +298,25 @@ def test_proposals_become_one_sentence_instructions(text, expected):
 def test_bad_instruction_lists_are_refused(tiny_llama, instruction):
     with pytest.raises(ValueError, match="list of instructions"):
         InContextClassifier(tiny_llama, instruction=instruction).fit(X, Y)
+
+
+def test_gguf_conversion_parses_the_file_once_and_restores_gguf(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    from sktransformers.backbones.packaged import _gguf_parsed_once
+
+    writer = gguf.GGUFWriter(tmp_path / "tiny.gguf", "llama")
+    writer.add_block_count(2)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with _gguf_parsed_once():
+        first = gguf.GGUFReader(tmp_path / "tiny.gguf")
+        assert gguf.GGUFReader(str(tmp_path / "tiny.gguf")) is first
+        assert first.tensors[0].name == "token_embd.weight"
+        arch = gguf.MODEL_ARCH.LLAMA
+        assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader_class, name_map)
+    assert gguf.GGUFReader(tmp_path / "tiny.gguf") is not first
