@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sktransformers.core.dropout import FastDropout
+
 from estimators import TRAINABLE, make
 from tiny_models import make_tiny_bert
 
@@ -33,8 +35,10 @@ sys.path.insert(0, {tests!r})
 import numpy as np
 import torch
 from estimators import make
+from sktransformers.core.dropout import FastDropout
 
 torch.nn.Dropout.forward = lambda self, x: x  # as in the one-process fit it is compared with
+FastDropout.forward = torch.nn.Dropout.forward  # the kind the training core makes them
 
 model, out, names = {model!r}, {out!r}, {names!r}
 texts, labels, ratings = {texts!r}, {labels!r}, {ratings!r}
@@ -96,6 +100,7 @@ def test_two_processes_train_as_one_with_the_doubled_batch(two_processes, case, 
     # dropout draws its masks per process: it is off on both sides, so that the two
     # fits take the same steps on the same texts
     monkeypatch.setattr(torch.nn.Dropout, "forward", lambda self, x: x)
+    monkeypatch.setattr(FastDropout, "forward", lambda self, x: x)
     # every process ends with the same estimator and the same history
     np.testing.assert_array_equal(rank0[case]["outputs"], rank1[case]["outputs"])
     assert rank0[case]["history"] == rank1[case]["history"]

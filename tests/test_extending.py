@@ -35,6 +35,10 @@ from sktransformers.adaptation import (
 from sktransformers.backbones.loading import load_backbone
 
 TINY = {"max_epochs": 2, "batch_size": 8, "verbose": 0, "random_state": 0, "max_length": 16}
+#: Where a test asserts learning: at 2 epochs the toy score depends on the seed's dropout
+#: masks (0.58-0.92 over 8 seeds); at 6 every seed scored >= 0.92 (nn.Dropout's masks
+#: and FastDropout's alike).
+LEARN = {**TINY, "max_epochs": 6}
 
 
 @register_adaptation
@@ -71,7 +75,7 @@ def test_a_registered_method_has_the_declared_interface():
 @pytest.mark.parametrize("adaptation", ["norms-only", NormsOnly(scale=2.0)])
 def test_the_classifier_fits_a_new_method(adaptation, tiny_bert, binary_data, tmp_path):
     X, y = binary_data
-    clf = AdaptedClassifier(tiny_bert, adaptation=adaptation, **TINY).fit(X, y)
+    clf = AdaptedClassifier(tiny_bert, adaptation=adaptation, **LEARN).fit(X, y)
     norms = sum(p.numel() for n, p in clf.module_.encoder.named_parameters()
                 if "LayerNorm" in n)
     head = sum(p.numel() for p in clf.module_.head.parameters())
@@ -93,8 +97,12 @@ def test_the_classifier_fits_a_new_method(adaptation, tiny_bert, binary_data, tm
 
 def test_the_regressor_fits_a_new_method(tiny_bert, regression_data):
     X, y = regression_data
-    reg = AdaptedRegressor(tiny_bert, adaptation="norms-only", **TINY).fit(X, y)
-    assert reg.score(X, y) > 0.8  # R² of the mean is 0
+    # R² of the mean is 0. On this toy set the regressor's R² after 2 epochs was a draw:
+    # -0.87 to 0.92 over 8 seeds (0.90 at the seed this test once used). After 40 epochs
+    # it was 0.79-0.89 over the same 8 seeds: a learning bar the seed cannot decide.
+    reg = AdaptedRegressor(tiny_bert, adaptation="norms-only",
+                           **{**TINY, "max_epochs": 40}).fit(X, y)
+    assert reg.score(X, y) > 0.75
     assert reg.adaptation_ == NormsOnly()
     norms = sum(p.numel() for n, p in reg.module_.encoder.named_parameters() if "LayerNorm" in n)
     assert reg.n_trainable_params_ == norms + sum(p.numel() for p in reg.module_.head.parameters())

@@ -88,7 +88,9 @@ def test_not_fitted(name, method, make):
 @pytest.mark.parametrize("name", PREFERENCE)
 def test_fit_learns_the_preference(name, make):
     X = pairs()
-    est = make(name, max_epochs=6)
+    # the reward model ranked 10 or 11 of 12 pairs after 6 epochs, depending on the seed's
+    # dropout masks; all 12 for every one of 8 seeds after 10
+    est = make(name, max_epochs=10 if name == "reward" else 6)
     assert est.fit(X) is est
     assert est.score(X) == 1.0
     margins = est.decision_function(X)
@@ -178,8 +180,10 @@ def test_bradley_terry_loss_with_margin():
 
 def test_margin_moves_the_rewards_apart(make):
     X = pairs()
-    plain = make("reward").fit(X).decision_function(X)
-    wide = make("reward").fit(X.assign(margin=3.0)).decision_function(X)
+    # after 3 epochs the two differed in the third decimal, either way by seed; after 8
+    # the margin's rewards were 3-8% wider for each of 6 seeds
+    plain = make("reward", max_epochs=8).fit(X).decision_function(X)
+    wide = make("reward", max_epochs=8).fit(X.assign(margin=3.0)).decision_function(X)
     assert wide.mean() > plain.mean()
 
 

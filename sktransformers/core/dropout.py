@@ -1,0 +1,91 @@
+"""Dropout with cheap random masks on CPUs.
+
+On a CPU, ``torch.nn.Dropout`` draws one Mersenne-Twister number per element
+(``bernoulli_``): on the packaged MiniLM, capped to AVX2, that is 2.5-4.7 ms for one
+``32 x 33 x 384`` activation, a third of the layer's largest matrix product, and 12%
+of a LoRA fit's time. :class:`FastDropout` draws 64 random bits at a time from the
+same generator and cuts them into four 16-bit numbers, one per element: the same
+Bernoulli masks (drop probability ``p`` rounded to a multiple of 1/65,536), the same
+``1 / (1 - p)`` scaling, the same seeding by ``torch.manual_seed``, at 2.5-4x the
+speed. Elsewhere (GPUs, evaluation mode, ``p`` of 0 or 1) it is ``nn.Dropout``.
+
+:func:`use_fast_dropout` turns a model's plain ``nn.Dropout`` modules into it in place
+(their class only: they hold no state); the training core calls it on every module
+it trains.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+#: Masks are drawn as 16-bit numbers: a drop probability is a multiple of 1/LEVELS.
+LEVELS = 1 << 16
+
+
+def dropout_mask(shape, p: float) -> torch.Tensor:
+    """A boolean mask of ``shape``, each element ``False`` with probability ``p``.
+
+    ``p`` is rounded to the nearest multiple of 1/65,536. The bits come from torch's
+    default CPU generator, so ``torch.manual_seed`` repeats them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> keep = dropout_mask((1000, 100), p=0.1)
+    >>> round(1 - keep.float().mean().item(), 2)
+    0.1
+    """
+    n = 1
+    for size in shape:
+        n *= size
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
+    threshold = round(p * LEVELS) - LEVELS // 2  # int16 values are uniform on [-2^15, 2^15)
+    return (words.view(torch.int16)[:n] >= threshold).view(shape)
+
+
+class FastDropout(nn.Dropout):
+    """``nn.Dropout`` whose masks on a CPU are cut from 64-bit random draws.
+
+    Parameters
+    ----------
+    p : float, default=0.5
+        The probability of zeroing an element.
+    inplace : bool, default=False
+        Kept for ``nn.Dropout``'s signature; the CPU path returns a new tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> drop = FastDropout(0.5)
+    >>> out = drop(torch.ones(4, 1000))
+    >>> sorted(set(out.unique().tolist()))
+    [0.0, 2.0]
+    >>> bool((drop.eval()(torch.ones(3)) == 1).all())
+    True
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 (nn.Dropout's name)
+        if not self.training or not 0 < self.p < 1 or input.device.type != "cpu":
+            return super().forward(input)
+        keep = dropout_mask(input.shape, self.p)
+        return torch.where(keep, input * (1.0 / (1.0 - self.p)), 0.0)
+
+
+def use_fast_dropout(module: nn.Module) -> int:
+    """Make every plain ``nn.Dropout`` in ``module`` a :class:`FastDropout`, in place.
+
+    Subclasses of ``nn.Dropout`` and other dropout kinds are left as they are.
+
+    Returns
+    -------
+    n_changed : int
+        How many modules changed class.
+    """
+    changed = 0
+    for child in module.modules():
+        if type(child) is nn.Dropout:
+            child.__class__ = FastDropout
+            changed += 1
+    return changed
