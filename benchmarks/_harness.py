@@ -89,10 +89,21 @@ def summarise(runs: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The instruction-set caps that reproduce the slowest CI hosts (AVX2 only) on a newer CPU.
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+
+
+def isa_caps() -> dict[str, str]:
+    """The caps set in this process's environment (empty when uncapped)."""
+    return {name: os.environ[name] for name in ISA_CAPS if os.environ.get(name)}
+
+
 def device_label() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
-    return f"CPU ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+    caps = isa_caps()
+    capped = f", capped to {caps.get('ATEN_CPU_CAPABILITY', 'its ISA')}" if caps else ""
+    return f"CPU ({os.cpu_count()} cores, torch threads {torch.get_num_threads()}{capped})"
 
 
 def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None,
@@ -100,13 +111,17 @@ def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None,
     """Print and save ``results/<name>.md`` and ``.csv`` (and ``.png`` via ``plot``)."""
     if str(getattr(args, "device", "auto")).startswith("cuda"):
         name = f"{name}_gpu"  # GPU runs keep the CPU results beside them
+    caps = isa_caps()
+    if caps:  # capped runs keep the uncapped results beside them
+        name = f"{name}_{caps.get('ATEN_CPU_CAPABILITY', 'capped').lower()}"
     if args.smoke:
         print(table.to_string(index=False))
         print("\n".join(checks))
         print("smoke run: nothing written")
         return
     RESULTS.mkdir(exist_ok=True)
-    command = "python " + shlex.join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    command = "".join(f"{k}={v} " for k, v in caps.items()) + "python " + shlex.join(
+        [f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
     lines = [
         f"# {name}",
         "",
