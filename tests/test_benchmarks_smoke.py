@@ -34,6 +34,7 @@ SCRIPTS = [
     ["bench_online.py", "--part", "methods"],
     ["bench_online.py", "--part", "speed"],
     ["bench_ape.py", "--n-instructions", "2"],
+    ["bench_dropout.py", "--repeats", "1"],
 ]
 
 
