@@ -55,16 +55,18 @@ _SHARED_DOC = """reward_model : fitted RewardModel or callable
         The policy (a causal LM); ``None`` uses the packaged SmolLM2-135M-Instruct."""
 
 
-_GROUP_DOC = """ppo_epochs : int, default=1
-        Passes over each rollout (TRL's ``num_iterations``).
-    minibatch_size : int or None, default=None
-        Responses per gradient step; ``None``: the whole rollout.
-    max_new_tokens : int, default=48
+_SAMPLING_DOC = """max_new_tokens : int, default=48
         Length of generated responses, in training and in ``predict``.
     temperature, top_p : float, default=1.0
         Sampling during training (and in ``predict`` when ``do_sample``).
     do_sample : bool, default=False
-        ``predict`` decodes greedily unless set.
+        ``predict`` decodes greedily unless set."""
+
+_GROUP_DOC = """ppo_epochs : int, default=1
+        Passes over each rollout (TRL's ``num_iterations``).
+    minibatch_size : int or None, default=None
+        Responses per gradient step; ``None``: the whole rollout.
+    {sampling}
     batch_size : int, default=4
         Prompts per step (each with ``n_generations`` samples).
     max_epochs : int, default=1
@@ -81,7 +83,9 @@ _GROUP_DOC = """ppo_epochs : int, default=1
 
 
 def _doc(cls):
-    cls.__doc__ = cls.__doc__.replace("{shared}", _SHARED_DOC).replace("{group}", _GROUP_DOC)
+    group = _GROUP_DOC.replace("{sampling}", _SAMPLING_DOC)
+    cls.__doc__ = (cls.__doc__.replace("{shared}", _SHARED_DOC).replace("{group}", group)
+                   .replace("{sampling}", _SAMPLING_DOC))
     return cls
 
 
@@ -130,12 +134,7 @@ class PPOTuner(OnlineTuner):
         Responses per gradient step; ``None``: the whole rollout.
     n_generations : int, default=1
         Responses per prompt.
-    max_new_tokens : int, default=48
-        Length of generated responses, in training and in ``predict``.
-    temperature, top_p : float, default=1.0
-        Sampling during training (and in ``predict`` when ``do_sample``).
-    do_sample : bool, default=False
-        ``predict`` decodes greedily unless set.
+    {sampling}
     batch_size : int, default=8
         Prompts per rollout.
     max_epochs : int, default=1
