@@ -16,6 +16,8 @@ it trains.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -37,9 +39,7 @@ def dropout_mask(shape, p: float) -> torch.Tensor:
     >>> round(1 - keep.float().mean().item(), 2)
     0.1
     """
-    n = 1
-    for size in shape:
-        n *= size
+    n = math.prod(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
     threshold = round(p * LEVELS) - LEVELS // 2  # int16 values are uniform on [-2^15, 2^15)
     return (words.view(torch.int16)[:n] >= threshold).view(shape)
