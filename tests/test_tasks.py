@@ -7,6 +7,8 @@ what each task adds.
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,11 +25,21 @@ from sktransformers import (
     TransformerEmbedder,
     TransformerFeatureClassifier,
     embedding_cache,
+    load,
 )
-from sktransformers.backbones.loading import load_tokenizer
+from sktransformers.adaptation import PromptTuning
+from sktransformers.backbones.inference import run_module
+from sktransformers.backbones.loading import (
+    is_sentence_encoder,
+    load_backbone,
+    load_tokenizer,
+    resolve_pair_encoding,
+)
 from sktransformers.backbones.modules import pool_windows
 from sktransformers.backbones.text import tokenize
+from sktransformers.estimators.base import probe_head
 
+from conftest import NEG, POS
 from estimators import CLASSIFIERS, REGRESSORS, TRAINABLE, TRAINABLE_REGRESSORS, make, outputs
 
 REG = list(REGRESSORS)
@@ -266,6 +278,78 @@ def test_siamese_pair_encoding(name, tiny_bert):
             expected = est.module_.head(torch.cat([u, v, (u - v).abs(), u * v], dim=1))
         np.testing.assert_allclose(est._raw(PAIR_X[:1], "cpu", None), expected.numpy(),
                                    atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_sentence_encoder(tiny_bert, tmp_path_factory):
+    """The tiny BERT as a sentence-transformers folder (with its ``modules.json``)."""
+    folder = tmp_path_factory.mktemp("tiny-sentence-encoder") / "model"
+    shutil.copytree(tiny_bert, folder)
+    (folder / "modules.json").write_text("[]")
+    return str(folder)
+
+
+def test_auto_pair_encoding_is_siamese_on_sentence_encoders_only(tiny_bert,
+                                                                   tiny_sentence_encoder):
+    assert is_sentence_encoder(tiny_sentence_encoder) and not is_sentence_encoder(tiny_bert)
+    assert not is_sentence_encoder("no-such-owner/no-such-model")  # never goes online
+    assert resolve_pair_encoding("auto", tiny_sentence_encoder) == "bi"
+    assert resolve_pair_encoding("auto", tiny_bert) == "cross"
+    assert resolve_pair_encoding("cross", tiny_sentence_encoder) == "cross"
+    est = make("lora", tiny_sentence_encoder).fit(PAIR_X, PAIR_Y)
+    assert (est.pair_encoding, est.pair_encoding_) == ("auto", "bi")
+    assert est.module_.head[-1].in_features == 4 * 32
+    assert make("lora", tiny_bert).fit(PAIR_X, PAIR_Y).pair_encoding_ == "cross"
+    single = make("lora", tiny_sentence_encoder).fit(POS + NEG, ["p"] * 6 + ["n"] * 6)
+    assert single.pair_encoding_ == "bi" and single.module_.head[-1].in_features == 32
+
+
+def _probe_on_trained_encoder(est, X, y):
+    """The head the probe fits on ``est``'s trained encoder's pair vectors."""
+    encodings = tokenize(est.tokenizer_, X, est.max_length_, None, "bi")
+    features = run_module(est.module_.encoder, est.tokenizer_, encodings, batch_size=8,
+                          device="cpu", dtype=None)
+    targets = (np.searchsorted(est.classes_, y) if hasattr(est, "classes_") else
+               ((np.asarray(y) - est.task_.mean_) / est.task_.scale_).reshape(-1, 1))
+    return probe_head(est.task_, features, targets, np.ones(len(X)), None)
+
+
+@pytest.mark.parametrize("name", ["full", "lora-reg"])
+def test_siamese_training_ends_with_the_probe_on_the_trained_encoder(name,
+                                                                      tiny_sentence_encoder):
+    y = np.linspace(0, 1, len(PAIR_X)) if name in REGRESSORS else PAIR_Y
+    est = make(name, tiny_sentence_encoder).fit(PAIR_X, y)
+    expected = _probe_on_trained_encoder(est, PAIR_X, y)
+    layer = est.module_.head[-1]
+    np.testing.assert_allclose(layer.weight.detach().numpy(), expected["weight"], atol=2e-4)
+    np.testing.assert_allclose(layer.bias.detach().numpy(), expected["bias"], atol=2e-4)
+    random = make(name, tiny_sentence_encoder, head_init="random").fit(PAIR_X, y)
+    expected = _probe_on_trained_encoder(random, PAIR_X, y)
+    assert not np.allclose(random.module_.head[-1].weight.detach().numpy(),
+                           expected["weight"], atol=1e-2)
+
+
+def test_siamese_soft_prompts_start_from_vocabulary_tokens(tiny_sentence_encoder):
+    assert PromptTuning(4).for_siamese_pairs().sample_vocab
+    assert not PromptTuning(4, init_text="similar").for_siamese_pairs().sample_vocab
+    torch.manual_seed(0)
+    backbone = load_backbone(tiny_sentence_encoder)
+    vocabulary = backbone.get_input_embeddings().weight.detach().clone()
+    prepared = PromptTuning(4).for_siamese_pairs().prepare(backbone, tiny_sentence_encoder)
+    prompts = prepared.prompt_encoder["default"].embedding.weight.detach()
+    assert (prompts[:, None] == vocabulary[None]).all(dim=2).any(dim=1).all()  # each a token's
+    est = make("prompt", tiny_sentence_encoder).fit(PAIR_X, PAIR_Y)
+    assert est.adaptation_.sample_vocab and not make("prompt", tiny_sentence_encoder).fit(
+        POS + NEG, ["p"] * 6 + ["n"] * 6).adaptation_.sample_vocab
+
+
+def test_auto_siamese_model_saves_loads_and_refuses_onnx(tiny_sentence_encoder, tmp_path):
+    est = make("prompt", tiny_sentence_encoder).fit(PAIR_X, PAIR_Y)
+    loaded = load(est.save(tmp_path / "model"))
+    assert loaded.pair_encoding_ == "bi" and loaded.adaptation_.sample_vocab
+    np.testing.assert_allclose(outputs(loaded, PAIR_X), outputs(est, PAIR_X), atol=1e-5)
+    with pytest.raises(ValueError, match="not exportable.*pair_encoding='cross'"):
+        est.export_onnx(tmp_path / "onnx")
 
 
 def test_pool_windows_pair_features():

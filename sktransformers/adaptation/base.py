@@ -90,6 +90,10 @@ class Adaptation(Protocol):
         training, so that switching it off gives the base model back (the reference
         policy of preference tuning); itself where nothing is merged."""
 
+    def for_siamese_pairs(self) -> Adaptation:
+        """This strategy as it starts on a siamese pair encoder (each text of a pair
+        encoded alone, the head reading both vectors); itself where nothing differs."""
+
 
 class AdaptationBase:
     """Defaults for :class:`Adaptation`: subclass it, set ``name``, write ``prepare``."""
@@ -109,6 +113,9 @@ class AdaptationBase:
         return backbone
 
     def unmerged(self):
+        return self
+
+    def for_siamese_pairs(self):
         return self
 
 
@@ -147,7 +154,7 @@ def register_adaptation(strategy: type) -> type:
     """
     missing = [attr for attr in ("name", "default_lr", "keeps_dropout", "peft_adapter",
                                  "starts_as_base", "positions_used", "pool_virtual_tokens",
-                                 "prepare", "finalize", "unmerged")
+                                 "prepare", "finalize", "unmerged", "for_siamese_pairs")
                if not hasattr(strategy, attr)]
     if missing or not isinstance(strategy.name, str) or not strategy.name:
         raise TypeError(f"{strategy.__name__} is not an adaptation strategy: it lacks "

@@ -41,6 +41,50 @@ def resolve_model(model) -> str:
     return model
 
 
+#: Files a sentence-transformers model folder holds (any one of them marks one).
+SENTENCE_ENCODER_FILES = ("modules.json", "config_sentence_transformers.json")
+
+
+def is_sentence_encoder(path: str) -> bool:
+    """Whether the model at ``path`` was trained as a sentence encoder.
+
+    True for a local folder, or a hub id already in the local Hugging Face cache,
+    that holds a sentence-transformers file (:data:`SENTENCE_ENCODER_FILES`); such a
+    model reads each text of a pair best on its own. Never goes to the network.
+
+    Examples
+    --------
+    >>> is_sentence_encoder("a-model-that-is-not-here")
+    False
+    """
+    folder = Path(path)
+    if folder.is_dir():
+        return any((folder / name).is_file() for name in SENTENCE_ENCODER_FILES)
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in SENTENCE_ENCODER_FILES:
+        try:
+            found = try_to_load_from_cache(path, name)
+        except ValueError:  # not a valid repository id
+            return False
+        if isinstance(found, str):
+            return True
+    return False
+
+
+def resolve_pair_encoding(pair_encoding: str, path: str) -> str:
+    """``"auto"`` becomes ``"bi"`` on a sentence encoder, else ``"cross"``; the
+    other values are returned as they are.
+
+    On all-MiniLM-L6-v2 with 600 to 1,000 training pairs, every trainable method
+    cross-encoding pairs scored below the frozen pair features, and as a siamese
+    bi-encoder at or above them (``benchmarks/results/pairs_small.md``).
+    """
+    if pair_encoding != "auto":
+        return pair_encoding
+    return "bi" if is_sentence_encoder(path) else "cross"
+
+
 class _ModelCache:
     """Loaded models and tokenizers, keyed by what identifies their weights.
 

@@ -7,7 +7,7 @@ from torch import nn
 
 POOLINGS = ("mean", "cls", "last")
 CHUNK_POOLINGS = ("mean", "max", "first")
-PAIR_ENCODINGS = ("cross", "bi")
+PAIR_ENCODINGS = ("cross", "bi", "auto")
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str,

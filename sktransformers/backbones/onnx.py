@@ -71,10 +71,10 @@ def _check_exportable(estimator) -> None:
     if getattr(estimator, "long_text", "truncate") == "chunk":
         raise ValueError("ONNX export reads one window per text; refit with "
                          "long_text='truncate' to export, or predict in Python.")
-    if estimator.pairs_ and getattr(estimator, "pair_encoding", "cross") == "bi":
+    if estimator.pairs_ and estimator._pair_encoding() == "bi":
         raise ValueError("ONNX export takes one encoded sequence per row; bi-encoded pairs "
-                         "(pair_encoding='bi') are not exportable: refit with "
-                         "pair_encoding='cross' or predict in Python.")
+                         "(pair_encoding='bi', or 'auto' on a sentence encoder) are not "
+                         "exportable: refit with pair_encoding='cross' or predict in Python.")
 
 
 def _configured_tokenizer(tokenizer, max_length: int):

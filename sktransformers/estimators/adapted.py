@@ -72,18 +72,18 @@ class AdaptedModel(BaseTransformerModel):
         check_pooling(backbone.config, self.pooling)
         encodings = self._encode(tokenizer, texts, max_length)
         pairs = self._is_pairs(texts)
+        siamese = pairs and self._pair_encoding() == "bi"
+        if siamese:
+            adaptation = adaptation.for_siamese_pairs()
         if not adaptation.keeps_dropout:
             without_dropout(backbone)
         module = self._build_module(adaptation.prepare(backbone, path), backbone.config, task,
                                     None, pairs, adaptation)
-        embed = None
-        if not adaptation.starts_as_base:  # the probe reads what training starts from
-            encoder = module.encoder.to(device)
-            embed = lambda rows: run_module(  # noqa: E731
-                encoder, tokenizer, [encodings[i] for i in rows], batch_size=self.batch_size,
-                device=device, dtype=dtype)
-        set_head(module.head, self._initial_head(texts, targets, weights, split, device, dtype,
-                                                 task, embed=embed))
+        probe = lambda embed: self._initial_head(  # noqa: E731
+            texts, targets, weights, split, device, dtype, task, embed=embed)
+        # the probe reads what training starts from
+        set_head(module.head, probe(None if adaptation.starts_as_base else self._embedder(
+            module.encoder, tokenizer, encodings, device, dtype)))
         n_trainable, n_total = count_params(module, trainable_only=True), count_params(module)
         if split is None:
             train_data, valid_data = TextDataset(encodings, targets, weights), None
@@ -97,6 +97,9 @@ class AdaptedModel(BaseTransformerModel):
             config.lr = adaptation.default_lr
         config.head_lr = max(config.lr, HEAD_LR_FLOOR)
         history = self._train(module, train_data, valid_data, config, task, tokenizer)
+        if siamese and self.head_init == "probe":  # the probe again, on the tuned pair vectors
+            set_head(module.head, probe(self._embedder(module.encoder, tokenizer, encodings,
+                                                       device, dtype)))
         trained = trainable_state(module)
         module.encoder.backbone = adaptation.finalize(module.encoder.backbone)
         return {"tokenizer_": tokenizer, "max_length_": max_length, "module_": module.eval(),
@@ -114,15 +117,21 @@ class AdaptedModel(BaseTransformerModel):
         return train(module, train_data, valid_data, config, task,
                      collate_fn=Collator(tokenizer), train_loader=LengthGroupedLoader)
 
+    def _embedder(self, encoder, tokenizer, encodings, device, dtype):
+        """``embed(rows)``: ``encoder``'s vectors of the texts (or pairs) at ``rows``."""
+        encoder = encoder.to(device)
+        return lambda rows: run_module(encoder, tokenizer, [encodings[i] for i in rows],
+                                       batch_size=self.batch_size, device=device, dtype=dtype)
+
     def _encode(self, tokenizer, texts, max_length):
-        return tokenize(tokenizer, texts, max_length, self._stride(), self.pair_encoding)
+        return tokenize(tokenizer, texts, max_length, self._stride(), self._pair_encoding())
 
     def _build_module(self, backbone, config, task, head, pairs, adaptation):
         """The adapted backbone, pooled, with a head as wide as the task's outputs.
 
         ``head`` holds the output layer's initial ``weight`` and ``bias`` (or neither).
         """
-        siamese = pairs and self.pair_encoding == "bi"
+        siamese = pairs and self._pair_encoding() == "bi"
         encoder = Encoder(backbone, self.pooling, "pair" if siamese else self.chunk_pooling,
                           adaptation.pool_virtual_tokens, self.normalize)
         width = config.hidden_size * (4 if siamese else 1)
@@ -234,13 +243,18 @@ _COMMON_DOC = """
         Tokens shared by consecutive windows with ``long_text="chunk"``.
     chunk_pooling : {"mean", "max", "first"}, default="mean"
         How window vectors become one vector per text.
-    pair_encoding : {"cross", "bi"}, default="cross"
+    pair_encoding : {"auto", "cross", "bi"}, default="auto"
         Text pairs (two columns): ``"cross"`` encodes each pair together as the
         backbone expects it (``[CLS] a [SEP] b [SEP]``, a cross-encoder); ``"bi"``
         runs the adapted encoder on each text alone and the head on
         ``[u, v, |u - v|, u * v]`` (a siamese bi-encoder, as sentence-transformers
-        trains), which suits frozen sentence-embedding backbones with few trained
-        parameters (prompt and prefix tuning).
+        trains); with ``head_init="probe"`` the head is fitted again as the probe on
+        the trained encoder's pair vectors when training ends. ``"auto"``: ``"bi"``
+        on a sentence encoder (a model folder with sentence-transformers' files,
+        such as the packaged all-MiniLM-L6-v2), else ``"cross"``; the choice is
+        ``pair_encoding_``. On MiniLM with 600-1,000 pairs every method
+        cross-encoding scored below frozen pair features, and siamese at or above
+        them (``benchmarks/results/pairs_small.md``).
     batch_size : int, default=32
         Texts per training step and per prediction batch.
     max_epochs : int
@@ -315,7 +329,9 @@ _ATTRIBUTES_DOC = """
     base_ : BaseReference
         The base model (packaged name, folder or hub id) and its content hash.
     task_ : object
-        What maps the model's outputs to predictions (classes, target scale)."""
+        What maps the model's outputs to predictions (classes, target scale).
+    pair_encoding_ : {"cross", "bi"}
+        How pairs are encoded (``pair_encoding`` with ``"auto"`` resolved)."""
 
 _SHARED_DOC = _COMMON_DOC + _CLASSIFIER_DOC + _RUNTIME_DOC + """
 
@@ -396,7 +412,7 @@ class AdaptedClassifier(TransformerClassifierMixin, AdaptedModel):
     _parameter_constraints = {**TRAINING_CONSTRAINTS, **ADAPTATION_CONSTRAINTS}
 
     def __init__(self, model=None, *, adaptation="lora", pooling="mean", max_length=None,
-                 long_text="truncate", stride=32, chunk_pooling="mean", pair_encoding="cross",
+                 long_text="truncate", stride=32, chunk_pooling="mean", pair_encoding="auto",
                  batch_size=32, max_epochs=3, lr=None, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, class_weight=None, threshold=0.5,
                  normalize=True, head_init="probe", device="auto", precision="auto",
@@ -411,7 +427,7 @@ class AdaptedRegressor(TransformerRegressorMixin, AdaptedModel):
     _parameter_constraints = {**REGRESSION_CONSTRAINTS, **ADAPTATION_CONSTRAINTS}
 
     def __init__(self, model=None, *, adaptation="lora", pooling="mean", max_length=None,
-                 long_text="truncate", stride=32, chunk_pooling="mean", pair_encoding="cross",
+                 long_text="truncate", stride=32, chunk_pooling="mean", pair_encoding="auto",
                  batch_size=32, max_epochs=3, lr=None, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, loss="squared_error",
                  normalize=True, head_init="probe", device="auto", precision="auto",

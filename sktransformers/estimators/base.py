@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..backbones.encoder import frozen_encoder
+from ..backbones.loading import resolve_model, resolve_pair_encoding
 from ..backbones.modules import CHUNK_POOLINGS, PAIR_ENCODINGS, POOLINGS
 from ..backbones.onnx import export_onnx
 from ..core.device import (
@@ -104,6 +105,13 @@ class TextInputMixin(NotebookReprMixin, PortableStateMixin):
         """Whether the checked input ``texts`` holds text pairs (two columns)."""
         return isinstance(texts[0], tuple)
 
+    def _pair_encoding(self) -> str:
+        """How pairs are encoded: the fitted ``pair_encoding_``, else ``pair_encoding``
+        with ``"auto"`` resolved for this estimator's backbone."""
+        if "pair_encoding_" in vars(self):
+            return self.pair_encoding_
+        return resolve_pair_encoding(self.pair_encoding, resolve_model(self.model))
+
     def _stride(self):
         """Window overlap for ``long_text="chunk"``; ``None`` means truncate."""
         return self.stride if getattr(self, "long_text", "truncate") == "chunk" else None
@@ -166,7 +174,8 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         dtype = training_dtype(dtype)
         fitted = self._fit_model(texts, targets, weights.astype(np.float32), split, device,
                                  dtype, task)
-        fitted.update(task_=task, pairs_=self._is_pairs(texts))
+        fitted.update(task_=task, pairs_=self._is_pairs(texts),
+                      pair_encoding_=self._pair_encoding())
         if hasattr(task, "classes_"):
             fitted["classes_"] = task.classes_
         vars(self).update(fitted)
@@ -235,7 +244,7 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
             features = frozen_encoder(self, device).embed(
                 [texts[i] for i in rows], batch_size=self.batch_size, device=device, dtype=dtype,
                 verbose=self.verbose, stride=self._stride(), chunk_pooling=self.chunk_pooling,
-                pair_encoding=self.pair_encoding, normalize=self.normalize)
+                pair_encoding=self._pair_encoding(), normalize=self.normalize)
         return probe_head(task, features, targets[rows], weights[rows],
                           getattr(self, "class_weight", None))
 

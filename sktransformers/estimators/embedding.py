@@ -119,7 +119,7 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
         self._validate_params()
         self._check_device()
         bi_pairs = X is not None and isinstance(check_texts(X)[0], tuple) and (
-            self.pair_encoding == "bi")
+            self._pair_encoding() == "bi")
         self.encoder_ = frozen_encoder(self, self._device_dtype()[0])
         self.n_features_out_ = self.encoder_.dim * (4 if bi_pairs else 1)
         return self
@@ -143,7 +143,7 @@ class TransformerEmbedder(TextInputMixin, TransformerMixin, BaseEstimator):
             texts, batch_size=self.batch_size, device=device, dtype=dtype, cache=self.cache,
             cache_dir=self.cache_dir, verbose=self.verbose, stride=self._stride(),
             chunk_pooling=self.chunk_pooling, normalize=self.normalize,
-            pair_encoding=self.pair_encoding)
+            pair_encoding=self._pair_encoding())
 
     def get_feature_names_out(self, input_features=None):
         """Names ``embedding0`` ... ``embedding{n-1}``.

@@ -159,7 +159,7 @@ class _HeadModel(BaseTransformerModel):
         return encoder.embed(texts, batch_size=self.batch_size, device=device, dtype=dtype,
                              cache=self.cache, cache_dir=self.cache_dir, verbose=self.verbose,
                              stride=self._stride(),
-                             chunk_pooling=self.chunk_pooling, pair_encoding=self.pair_encoding,
+                             chunk_pooling=self.chunk_pooling, pair_encoding=self._pair_encoding(),
                              normalize=self.normalize)
 
     def _onnx_module(self):

@@ -45,7 +45,7 @@ class PromptTunedClassifier(_PromptTuning, AdaptedClassifier):
 
     def __init__(self, model=None, *, n_virtual_tokens=20, prompt_init_text=None, pooling="mean",
                  max_length=None, long_text="truncate", stride=32, chunk_pooling="mean",
-                 pair_encoding="cross", batch_size=32, max_epochs=3, lr=3e-3, weight_decay=0.0,
+                 pair_encoding="auto", batch_size=32, max_epochs=3, lr=3e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
                  class_weight=None, threshold=0.5, normalize=True, head_init="probe",
                  device="auto", precision="auto",
@@ -64,7 +64,7 @@ class PromptTunedRegressor(_PromptTuning, AdaptedRegressor):
 
     def __init__(self, model=None, *, n_virtual_tokens=20, prompt_init_text=None, pooling="mean",
                  max_length=None, long_text="truncate", stride=32, chunk_pooling="mean",
-                 pair_encoding="cross", batch_size=32, max_epochs=3, lr=3e-3, weight_decay=0.0,
+                 pair_encoding="auto", batch_size=32, max_epochs=3, lr=3e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
                  loss="squared_error", normalize=True, head_init="probe",
                  device="auto", precision="auto", random_state=None,
@@ -110,7 +110,7 @@ class PrefixTunedClassifier(_PrefixTuning, AdaptedClassifier):
 
     def __init__(self, model=None, *, n_virtual_tokens=20, prefix_projection_dim=128,
                  pooling="mean", max_length=None, long_text="truncate", stride=32,
-                 chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=3, lr=5e-3,
+                 chunk_pooling="mean", pair_encoding="auto", batch_size=32, max_epochs=3, lr=5e-3,
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, class_weight=None, threshold=0.5,
                  normalize=True, head_init="probe",
@@ -130,7 +130,7 @@ class PrefixTunedRegressor(_PrefixTuning, AdaptedRegressor):
 
     def __init__(self, model=None, *, n_virtual_tokens=20, prefix_projection_dim=128,
                  pooling="mean", max_length=None, long_text="truncate", stride=32,
-                 chunk_pooling="mean", pair_encoding="cross", batch_size=32, max_epochs=3, lr=5e-3,
+                 chunk_pooling="mean", pair_encoding="auto", batch_size=32, max_epochs=3, lr=5e-3,
                  weight_decay=0.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=2, loss="squared_error", normalize=True, head_init="probe",
                  device="auto", precision="auto",

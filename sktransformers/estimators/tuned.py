@@ -28,7 +28,7 @@ class FullFinetuneClassifier(_FullFinetuning, AdaptedClassifier):
     _parameter_constraints = TRAINING_CONSTRAINTS
 
     def __init__(self, model=None, *, pooling="mean", max_length=None, long_text="truncate",
-                 stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
+                 stride=32, chunk_pooling="mean", pair_encoding="auto", batch_size=32,
                  max_epochs=3, lr=5e-5, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, class_weight=None, threshold=0.5,
                  normalize=True, head_init="probe",
@@ -52,7 +52,7 @@ class FullFinetuneRegressor(_FullFinetuning, AdaptedRegressor):
     _parameter_constraints = REGRESSION_CONSTRAINTS
 
     def __init__(self, model=None, *, pooling="mean", max_length=None, long_text="truncate",
-                 stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
+                 stride=32, chunk_pooling="mean", pair_encoding="auto", batch_size=32,
                  max_epochs=3, lr=5e-5, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, loss="squared_error",
                  normalize=True, head_init="probe",
@@ -106,7 +106,7 @@ class LoRAClassifier(_LoRA, AdaptedClassifier):
 
     def __init__(self, model=None, *, r=8, lora_alpha=16, lora_dropout=0.1, target_modules=None,
                  merge_weights=True, pooling="mean", max_length=None, long_text="truncate",
-                 stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
+                 stride=32, chunk_pooling="mean", pair_encoding="auto", batch_size=32,
                  max_epochs=3, lr=5e-4, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, class_weight=None, threshold=0.5,
                  normalize=True, head_init="probe",
@@ -126,7 +126,7 @@ class LoRARegressor(_LoRA, AdaptedRegressor):
 
     def __init__(self, model=None, *, r=8, lora_alpha=16, lora_dropout=0.1, target_modules=None,
                  merge_weights=True, pooling="mean", max_length=None, long_text="truncate",
-                 stride=32, chunk_pooling="mean", pair_encoding="cross", batch_size=32,
+                 stride=32, chunk_pooling="mean", pair_encoding="auto", batch_size=32,
                  max_epochs=3, lr=5e-4, weight_decay=0.01, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, loss="squared_error",
                  normalize=True, head_init="probe",
