@@ -364,6 +364,10 @@ def test_head_pair_encodings(tiny_bert):
     assert bi.module_.head[-1].in_features == 4 * 32
     assert cross.module_.head[-1].in_features == 32
     assert bi.predict(PAIR_X).shape == cross.predict(PAIR_X).shape == (len(PAIR_X),)
+    rates = lambda est: [m.p for m in est.module_.modules()  # noqa: E731
+                         if isinstance(m, torch.nn.Dropout)]
+    assert rates(bi) == [0.5] and rates(cross) == [0.1]  # head_dropout=None: by input width
+    assert rates(make("head", tiny_bert, head_dropout=0.2).fit(PAIR_X, PAIR_Y)) == [0.2]
 
 
 def test_in_context_pair_template_is_checked(tiny_bert):

@@ -27,7 +27,7 @@ from .base import (
 
 _HEAD_CONSTRAINTS = {
     "head_hidden": [tuple, list],
-    "head_dropout": [Interval(Real, 0, 1, closed="left")],
+    "head_dropout": [Interval(Real, 0, 1, closed="left"), None],
     "cache": ["boolean"],
     "cache_dir": [str, os.PathLike, None],
 }
@@ -46,8 +46,13 @@ _DOC = """
     head_hidden : tuple of int, default=()
         Widths of hidden layers (ReLU) before the output layer; ``()`` is a
         linear head.
-    head_dropout : float, default=0.1
-        Dropout before each layer of the head during training.
+    head_dropout : float or None, default=None
+        Dropout before each layer of the head during training. ``None``: 0.5 on
+        siamese pair features (``[u, v, |u - v|, u * v]``, four times as wide), 0.1
+        otherwise. Dropout on a linear layer's inputs acts as a ridge penalty; at 0.1
+        the head trained away from the ridge probe it starts from on 600-2,000 STS-B
+        pairs (R2 0.686-0.725 against frozen features' 0.713-0.744), at 0.5 it stayed
+        level or above (0.711-0.748).
     pooling : {"mean", "cls", "last"}, default="mean"
         How token states become one vector per text (``"last"``: the last token,
         for causal LMs).
@@ -122,6 +127,10 @@ _DOC = """
 """
 
 
+#: ``head_dropout=None`` on siamese pair features (see the parameter's description).
+PAIR_HEAD_DROPOUT = 0.5
+
+
 class _HeadModel(BaseTransformerModel):
     """A head trained on cached frozen features, for any task."""
 
@@ -137,7 +146,7 @@ class _HeadModel(BaseTransformerModel):
         sizes = (features.shape[1], *self.head_hidden, task.n_outputs)
         init = {"bias": task.initial_bias(targets)} if self.head_hidden else (
             self._initial_head(texts, targets, weights, split, device, dtype, task, features))
-        module = _head(sizes, self.head_dropout, init)
+        module = _head(sizes, self._head_dropout(texts), init)
         data = {"features": features, "sample_weight": weights}
         if split is None:
             train_data, valid_data = Dataset(data, targets), None
@@ -150,6 +159,11 @@ class _HeadModel(BaseTransformerModel):
         return {"encoder_": encoder, "module_": module.eval(), "history_": history,
                 "n_trainable_params_": n_head, "n_total_params_": n_head + encoder.n_params,
                 "trained_state_": trainable_state(module), "head_sizes_": sizes}
+
+    def _head_dropout(self, texts) -> float:
+        if self.head_dropout is not None:
+            return self.head_dropout
+        return PAIR_HEAD_DROPOUT if self._is_pairs(texts) and self._pair_encoding() == "bi" else 0.1
 
     def _restore(self, path):
         module = _head(self.head_sizes_, 0.0, None)
@@ -214,7 +228,7 @@ class HeadFinetuneClassifier(TransformerClassifierMixin, _HeadModel):
 
     _parameter_constraints = {**TRAINING_CONSTRAINTS, **_HEAD_CONSTRAINTS}
 
-    def __init__(self, model=None, *, head_hidden=(), head_dropout=0.1, pooling="mean",
+    def __init__(self, model=None, *, head_hidden=(), head_dropout=None, pooling="mean",
                  max_length=None, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
@@ -243,7 +257,7 @@ class HeadFinetuneRegressor(TransformerRegressorMixin, _HeadModel):
 
     _parameter_constraints = {**REGRESSION_CONSTRAINTS, **_HEAD_CONSTRAINTS}
 
-    def __init__(self, model=None, *, head_hidden=(), head_dropout=0.1, pooling="mean",
+    def __init__(self, model=None, *, head_hidden=(), head_dropout=None, pooling="mean",
                  max_length=None, long_text="truncate", stride=32, chunk_pooling="mean",
                  pair_encoding="bi", batch_size=32, max_epochs=30, lr=1e-3, weight_decay=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=3,
