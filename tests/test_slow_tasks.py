@@ -94,20 +94,29 @@ def stsb():
     train, test = _sample("stsb", 1000, 400)
     cols = ["text_a", "text_b"]
     base = baseline("regression", pairs=True).fit(train[cols], train.label)
+    frozen = build("feature", regression=True).fit(train[cols], train.label)
     return train[cols], train.label.to_numpy(), test[cols], test.label.to_numpy(), \
-        _regression_scores(test.label.to_numpy(), base.predict(test[cols]))
+        _regression_scores(test.label.to_numpy(), base.predict(test[cols])), \
+        frozen.score(test[cols], test.label)
+
+
+#: Text pairs at 600-1,000 pairs (issue: every trainable method's defaults at least at
+#: the frozen pair features): R² may trail them by this much on the same 400 test pairs,
+#: accuracy on the 277 RTE test pairs by this much (4 pairs).
+PAIR_R2_NOISE, RTE_NOISE = 0.01, 0.015
 
 
 @pytest.mark.parametrize("method", list(ESTIMATORS))
 def test_regressors_learn_stsb_pairs(method, stsb):
-    X_train, y_train, X_test, y_test, (base_r2, base_rho) = stsb
-    params = PAIR_SETTINGS.get(method, {})
-    est = build(method, regression=True, **params).fit(X_train, y_train)
+    X_train, y_train, X_test, y_test, (base_r2, base_rho), frozen_r2 = stsb
+    est = build(method, regression=True).fit(X_train, y_train)
     r2, rho = _regression_scores(y_test, est.predict(X_test))
-    MEASURED.append(f"STS-B {method} {params or ''}: R2 {r2:.3f} Spearman {rho:.3f} "
-                    f"(TF-IDF + ridge: R2 {base_r2:.3f} Spearman {base_rho:.3f})")
+    MEASURED.append(f"STS-B {method}: R2 {r2:.3f} Spearman {rho:.3f} (TF-IDF + ridge: R2 "
+                    f"{base_r2:.3f} Spearman {base_rho:.3f}; frozen pair features R2 "
+                    f"{frozen_r2:.3f})")
     assert r2 >= base_r2 + R2_MARGIN
     assert rho > base_rho
+    assert r2 >= frozen_r2 - PAIR_R2_NOISE
 
 
 # ----------------------------------------------------------------- multi-label
@@ -148,13 +157,11 @@ def test_multilabel_learns_goemotions(method, goemotions):
 
 # ---------------------------------------------------------- pair classification
 
-#: A frozen sentence encoder with few trained parameters reads pairs best one text at
-#: a time: soft prompts and prefixes learn pair tasks as siamese bi-encoders (on 1,000
-#: STS-B pairs, prompt tuning: R2 -0.07 cross-encoded, 0.62 siamese). Prefix tuning's
-#: default rate (5e-3 through its MLP) collapses to one class on the similarity task
-#: (accuracy 0.403 siamese, 0.405 cross-encoded, the majority share); at 1e-3: 0.828.
-PAIR_SETTINGS = {"prompt": {"pair_encoding": "bi"},
-                 "prefix": {"pair_encoding": "bi", "lr": 1e-3}}
+#: Pairs are siamese at the defaults on this sentence encoder (``pair_encoding="auto"``).
+#: Prefix tuning's default rate (5e-3 through its MLP) collapsed to one class on the
+#: similarity task before the siamese head was refitted as the probe after training
+#: (accuracy 0.403, the majority share); at 1e-3: 0.828.
+PAIR_SETTINGS = {"prefix": {"lr": 1e-3}}
 
 
 @pytest.fixture(scope="module")
@@ -187,21 +194,23 @@ def rte():
     train, test = _sample("rte", 600, 277)
     cols = ["text_a", "text_b"]
     majority = (test.label == train.label.mode()[0]).mean()
-    return train[cols], train.label, test[cols], test.label, majority
+    frozen = build("feature").fit(train[cols], train.label).score(test[cols], test.label)
+    return train[cols], train.label, test[cols], test.label, majority, frozen
 
 
-#: RTE is hard for a 6-layer encoder with 600 pairs: the figures are reported, and the
-#: check is only that both stay above the majority class by 3 points (8 of 277 pairs).
+#: RTE is hard for a 6-layer encoder with 600 pairs: every method stays above the
+#: majority class by 3 points (8 of 277 pairs) and at the frozen pair features.
 RTE_MARGIN = 0.03
 
 
-@pytest.mark.parametrize("method", ["feature", "full"])
+@pytest.mark.parametrize("method", [m for m in ESTIMATORS if m != "feature"])
 def test_rte_entailment(method, rte):
-    X_train, y_train, X_test, y_test, majority = rte
+    X_train, y_train, X_test, y_test, majority, frozen = rte
     accuracy = build(method).fit(X_train, y_train).score(X_test, y_test)
     MEASURED.append(f"RTE {method} (600 pairs): accuracy {accuracy:.3f} "
-                    f"(majority {majority:.3f})")
+                    f"(majority {majority:.3f}, frozen pair features {frozen:.3f})")
     assert accuracy >= majority + RTE_MARGIN
+    assert accuracy >= frozen - RTE_NOISE
 
 
 # ------------------------------------------------------------- long documents

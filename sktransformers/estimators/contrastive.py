@@ -160,7 +160,8 @@ class ContrastiveClassifier(TransformerClassifierMixin, AdaptedModel):
         if self._is_pairs(texts):
             raise ValueError(
                 "ContrastiveClassifier takes single texts; for text pairs (two columns) use "
-                "FullFinetuneClassifier, LoRAClassifier, ... with pair_encoding='bi'.")
+                "FullFinetuneClassifier, LoRAClassifier, ...: on a sentence encoder they "
+                "train pairs as a siamese bi-encoder by default (pair_encoding='auto').")
 
     def _initial_head(self, *args, **kwargs):
         """No probe on the frozen encoder: the head is fitted after the contrastive phase."""
