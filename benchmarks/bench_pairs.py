@@ -19,18 +19,11 @@ import pandas as pd
 from _harness import SHARED, parse_args, write
 from scipy.stats import spearmanr
 
-import sktransformers as st
+from sktransformers.compare import ESTIMATORS
 
 #: method -> (classifier, regressor)
-METHODS = {
-    "frozen features": (st.TransformerFeatureClassifier, st.TransformerFeatureRegressor),
-    "head": (st.HeadFinetuneClassifier, st.HeadFinetuneRegressor),
-    "full": (st.FullFinetuneClassifier, st.FullFinetuneRegressor),
-    "lora": (st.LoRAClassifier, st.LoRARegressor),
-    "prompt": (st.PromptTunedClassifier, st.PromptTunedRegressor),
-    "prefix": (st.PrefixTunedClassifier, st.PrefixTunedRegressor),
-    "adapter": (st.AdapterClassifier, st.AdapterRegressor),
-}
+METHODS = {"frozen features" if name == "feature" else name: pair
+           for name, pair in ESTIMATORS.items()}
 #: set -> (training pairs, test pairs, regression)
 SETS = {"stsb": (1000, 400, True), "rte": (600, 277, False)}
 COLUMNS = ["text_a", "text_b"]

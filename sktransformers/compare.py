@@ -121,7 +121,21 @@ def _tfidf(opts):
                          final)
 
 
-def _trainable(classifier, regressor, **budget):
+#: method -> (classifier, regressor): the estimators behind each transformer method.
+ESTIMATORS = {
+    "feature": (TransformerFeatureClassifier, TransformerFeatureRegressor),
+    "head": (HeadFinetuneClassifier, HeadFinetuneRegressor),
+    "full": (FullFinetuneClassifier, FullFinetuneRegressor),
+    "lora": (LoRAClassifier, LoRARegressor),
+    "prompt": (PromptTunedClassifier, PromptTunedRegressor),
+    "prefix": (PrefixTunedClassifier, PrefixTunedRegressor),
+    "adapter": (AdapterClassifier, AdapterRegressor),
+}
+
+
+def _trainable(method, **budget):
+    classifier, regressor = ESTIMATORS[method]
+
     def build(opts):
         cls = regressor if opts["task"] == "regression" else classifier
         return cls(opts["model"], device=opts["device"], random_state=opts["seed"],
@@ -131,8 +145,7 @@ def _trainable(classifier, regressor, **budget):
 
 
 def _feature(opts):
-    cls = TransformerFeatureRegressor if opts["task"] == "regression" else (
-        TransformerFeatureClassifier)
+    cls = ESTIMATORS["feature"][opts["task"] == "regression"]
     return cls(model=opts["model"], device=opts["device"], verbose=opts["verbose"])
 
 
@@ -161,19 +174,19 @@ METHODS = {
     "tfidf": ("TF-IDF + linear model (no transformer)", _tfidf, _ALL_TASKS),
     "feature": ("frozen embeddings + linear model", _feature, _ALL_TASKS),
     "head": ("head fine-tuning (30 epochs on cached features)",
-             _trainable(HeadFinetuneClassifier, HeadFinetuneRegressor), _ALL_TASKS),
+             _trainable("head"), _ALL_TASKS),
     "full": ("full fine-tuning (2 epochs)",
-             _trainable(FullFinetuneClassifier, FullFinetuneRegressor, max_epochs=2),
+             _trainable("full", max_epochs=2),
              _ALL_TASKS),
     "lora": ("LoRA r=8 (2 epochs at lr 1e-3, merged)",
-             _trainable(LoRAClassifier, LoRARegressor, max_epochs=2, lr=1e-3), _ALL_TASKS),
+             _trainable("lora", max_epochs=2, lr=1e-3), _ALL_TASKS),
     "prompt": ("prompt tuning, 20 virtual tokens (2 epochs)",
-               _trainable(PromptTunedClassifier, PromptTunedRegressor, max_epochs=2),
+               _trainable("prompt", max_epochs=2),
                _ALL_TASKS),
     "prefix": ("prefix tuning, 20 virtual tokens (3 epochs)",
-               _trainable(PrefixTunedClassifier, PrefixTunedRegressor), _ALL_TASKS),
+               _trainable("prefix"), _ALL_TASKS),
     "adapter": ("Houlsby adapters, bottleneck 24 (2 epochs)",
-                _trainable(AdapterClassifier, AdapterRegressor, max_epochs=2), _ALL_TASKS),
+                _trainable("adapter", max_epochs=2), _ALL_TASKS),
     "incontext": ("in-context, SmolLM2-135M, 8 balanced examples, prior-calibrated "
                   "(at most 200 test texts)", _in_context, frozenset({"classification"})),
     "contrastive": ("contrastive fine-tuning, the SetFit recipe (full, 20 epochs), few "

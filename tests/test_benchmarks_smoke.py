@@ -35,6 +35,7 @@ SCRIPTS = [
     ["bench_online.py", "--part", "speed"],
     ["bench_ape.py", "--n-instructions", "2"],
     ["bench_dropout.py", "--repeats", "1"],
+    ["bench_pairs.py", "--sets", "stsb", "--methods", "frozen features", "head", "lora"],
 ]
 
 

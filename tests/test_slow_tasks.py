@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
 import sktransformers as st
-from sktransformers.compare import METHODS
+from sktransformers.compare import ESTIMATORS, METHODS
 
 from conftest import MEASURED, shared_dataset
 
@@ -26,16 +26,6 @@ from conftest import MEASURED, shared_dataset
 # extended tests/test_slow_tasks.py`), which CI leaves out to stay within its time
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
-#: method -> (classifier, regressor)
-ESTIMATORS = {
-    "feature": (st.TransformerFeatureClassifier, st.TransformerFeatureRegressor),
-    "head": (st.HeadFinetuneClassifier, st.HeadFinetuneRegressor),
-    "full": (st.FullFinetuneClassifier, st.FullFinetuneRegressor),
-    "lora": (st.LoRAClassifier, st.LoRARegressor),
-    "prompt": (st.PromptTunedClassifier, st.PromptTunedRegressor),
-    "prefix": (st.PrefixTunedClassifier, st.PrefixTunedRegressor),
-    "adapter": (st.AdapterClassifier, st.AdapterRegressor),
-}
 
 
 def build(method, regression=False, **params):
