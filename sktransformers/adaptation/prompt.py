@@ -54,7 +54,13 @@ class PromptTuning(AdaptationBase):
         vars(self).update(state)
 
     def for_siamese_pairs(self):
-        """Vocabulary-sampled virtual tokens unless ``init_text`` is set."""
+        """This strategy with vocabulary-sampled virtual tokens (``init_text`` wins).
+
+        Returns
+        -------
+        strategy : PromptTuning
+            A copy with ``sample_vocab=True``, or itself when ``init_text`` is set.
+        """
         return self if self.init_text else replace(self, sample_vocab=True)
 
     @property
