@@ -300,6 +300,9 @@ def test_auto_pair_encoding_is_siamese_on_sentence_encoders_only(tiny_bert,
     assert (est.pair_encoding, est.pair_encoding_) == ("auto", "bi")
     assert est.module_.head[-1].in_features == 4 * 32
     assert make("lora", tiny_bert).fit(PAIR_X, PAIR_Y).pair_encoding_ == "cross"
+    for model, width in ((tiny_sentence_encoder, 4 * 32), (tiny_bert, 32)):  # frozen ones too
+        frozen = TransformerFeatureClassifier(model=model, pair_encoding="auto")
+        assert frozen.fit(PAIR_X, PAIR_Y).embedder_.n_features_out_ == width
     single = make("lora", tiny_sentence_encoder).fit(POS + NEG, ["p"] * 6 + ["n"] * 6)
     assert single.pair_encoding_ == "bi" and single.module_.head[-1].in_features == 32
 

@@ -36,8 +36,9 @@ _ENCODING_DOC = """
         Tokens shared by consecutive windows with ``long_text="chunk"``.
     chunk_pooling : {"mean", "max", "first"}, default="mean"
         How window embeddings become one embedding per text.
-    pair_encoding : {"bi", "cross"}, default="bi"
-        For text pairs (two columns): ``"bi"`` embeds both texts separately and
+    pair_encoding : {"bi", "cross", "auto"}, default="bi"
+        For text pairs (two columns; ``"auto"``: ``"bi"`` on a sentence encoder, else
+        ``"cross"``): ``"bi"`` embeds both texts separately and
         returns the standard pair features ``[u, v, |u - v|, u * v]`` (four times as
         wide; with ``normalize``, ``u`` and ``v`` are unit vectors); ``"cross"``
         encodes each pair together (``[CLS] a [SEP] b [SEP]``), one embedding per pair.

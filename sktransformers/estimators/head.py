@@ -49,10 +49,11 @@ _DOC = """
     head_dropout : float or None, default=None
         Dropout before each layer of the head during training. ``None``: 0.5 on
         siamese pair features (``[u, v, |u - v|, u * v]``, four times as wide), 0.1
-        otherwise. Dropout on a linear layer's inputs acts as a ridge penalty; at 0.1
-        the head trained away from the ridge probe it starts from on 600-2,000 STS-B
-        pairs (R2 0.686-0.725 against frozen features' 0.713-0.744), at 0.5 it stayed
-        level or above (0.711-0.748).
+        otherwise. Dropout on a linear layer's inputs acts as a ridge penalty; in
+        one-off runs (seed 0) at 0.1 the head trained away from the ridge probe it
+        starts from on 600 / 1,000 / 2,000 STS-B pairs (R2 0.686 / 0.702 / 0.725
+        against frozen features' 0.713 / 0.725 / 0.744), at 0.5 it ended at 0.711 /
+        0.727 / 0.748.
     pooling : {"mean", "cls", "last"}, default="mean"
         How token states become one vector per text (``"last"``: the last token,
         for causal LMs).
@@ -66,10 +67,11 @@ _DOC = """
         Tokens shared by consecutive windows with ``long_text="chunk"``.
     chunk_pooling : {"mean", "max", "first"}, default="mean"
         How window vectors become one vector per text.
-    pair_encoding : {"bi", "cross"}, default="bi"
-        Text pairs: the features ``[u, v, |u - v|, u * v]`` of the two texts embedded
-        separately (``"bi"``, what a frozen sentence encoder does well), or one
-        embedding of the pair encoded together (``"cross"``).
+    pair_encoding : {"bi", "cross", "auto"}, default="bi"
+        Text pairs (``"auto"``: ``"bi"`` on a sentence encoder, else ``"cross"``):
+        the features ``[u, v, |u - v|, u * v]`` of the two texts embedded separately
+        (``"bi"``, what a frozen sentence encoder does well), or one embedding of the
+        pair encoded together (``"cross"``).
     batch_size : int, default=32
         Texts per embedding batch and feature rows per training step.
     max_epochs : int, default=30
