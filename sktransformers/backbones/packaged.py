@@ -108,6 +108,7 @@ def default_lm_path(verbose=0) -> str:
 
 def convert_gguf(folder, gguf_file: str, target) -> None:
     """De-quantise a GGUF model into a plain transformers folder at ``target`` (atomic)."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with quiet_loading(str(folder)), _gguf_parsed_once():
@@ -116,8 +117,10 @@ def convert_gguf(folder, gguf_file: str, target) -> None:
     config = quantised.config
     if hasattr(config, "quantization_config"):  # a GGUF-loaded model refuses save_pretrained
         del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config)
-    plain.load_state_dict(quantised.state_dict())
+    with torch.device("meta"):  # no random initialisation: every weight comes from the file
+        plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(quantised.state_dict(), assign=True)
+    plain.tie_weights()
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent))
