@@ -78,6 +78,32 @@ def alternate(contenders: dict, repeats: int) -> dict[str, list[dict]]:
     return runs
 
 
+def isolated(fn, *args) -> dict:
+    """``fn(*args)`` in a fresh process: its metrics, wall time and peak memory.
+
+    ``fn`` is a module-level function returning a dict of metrics. A contender run in
+    the benchmark's own process inherits what the one before it left (allocator
+    arenas, caches), so its memory growth says little; here ``peak_rss_mb`` is the
+    peak resident memory of a process that ran only this contender (its imports
+    included), and ``seconds`` the call's own time.
+    """
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_timed_call, (fn, *args))
+
+
+def _timed_call(fn, *args) -> dict:
+    import resource
+    import time
+
+    start = time.perf_counter()
+    metrics = fn(*args) or {}
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"seconds": seconds, "peak_rss_mb": peak, **metrics}
+
+
 def summarise(runs: dict[str, list[dict]]) -> pd.DataFrame:
     """Median of every numeric metric per contender (plus the number of runs)."""
     rows = []
@@ -89,9 +115,18 @@ def summarise(runs: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: TRL's configs turn bf16 autocast on by default, on a CPU too; our estimators train in
+#: fp32 there and in bf16 autocast on a GPU ``precision="auto"``. TRL's anchors run the
+#: same (like with like): an AVX2 host emulates bf16, which made one capped TRL reward
+#: model run 688 s against 35 s uncapped.
+TRL_BF16 = torch.cuda.is_available()
+
+
 #: The instruction-set caps that reproduce the slowest CI hosts (AVX2 only) on a newer CPU
-#: (torch's fp32 matmuls run in MKL, which only the last one caps).
-ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+#: (torch's fp32 matmuls run in MKL, and its default int8 engine in FBGEMM: each library
+#: reads only its own cap). ONNX Runtime reads none: its kernels follow the CPU.
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+            "FBGEMM_ENABLE_INSTRUCTIONS")
 
 
 def isa_caps() -> dict[str, str]:

@@ -158,7 +158,7 @@ def test_int8_weights_are_packed_for_onednn_where_the_cpu_has_vnni(monkeypatch, 
     from sktransformers.core import device as _device
 
     before = torch.backends.quantized.engine
-    for cap in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
+    for cap in _device._CAPS_WITHOUT_VNNI:
         monkeypatch.delenv(cap, raising=False)  # the patched CPU is the host
     monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: False, raising=False)
     assert _device.int8_engine() == before
@@ -288,6 +288,8 @@ def test_onnx_int8_export_has_a_graph_exact_on_hosts_without_vnni(tiny_bert, tmp
         np.testing.assert_allclose(predict_with_onnx_runtime(folder, X), expected, atol=0.05)
     # a cap of the ISA (how an AVX2 host is reproduced on a newer one) chooses the former
     monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: True, raising=False)
+    for cap in _device._CAPS_WITHOUT_VNNI:
+        monkeypatch.delenv(cap, raising=False)  # this run's own caps, if any
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert not _device.int8_vnni() and _device.int8_engine() != "onednn"
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
@@ -295,6 +297,9 @@ def test_onnx_int8_export_has_a_graph_exact_on_hosts_without_vnni(tiny_bert, tmp
     assert not _device.int8_vnni()
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx512")
     assert _device.int8_vnni()
+    for fbgemm_cap, vnni in (("AVX2", False), ("AVX512", False), ("AVX512_E1", True)):
+        monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", fbgemm_cap)  # torch's default engine
+        assert _device.int8_vnni() is vnni
     with pytest.raises(ValueError, match="quantize"):
         est.export_onnx(tmp_path / "bad", quantize="int4")
 

@@ -200,9 +200,14 @@ class FullRangeDynamicLinear(torch.ao.nn.quantized.dynamic.Linear):
         return "FullRangeDynamicQuantizedLinear"
 
 
-#: ``ONEDNN_MAX_CPU_ISA`` values (and ``ATEN_CPU_CAPABILITY`` values) that cap the
-#: kernels below VNNI: int8 products are then summed pairwise in 16 bits and can saturate.
-_ISAS_WITHOUT_VNNI = frozenset({"SSE41", "AVX", "AVX2", "AVX512_CORE", "DEFAULT"})
+#: Per cap variable, the values that cap the kernels below VNNI: int8 products are then
+#: summed pairwise in 16 bits and can saturate.
+_CAPS_WITHOUT_VNNI = {
+    "ONEDNN_MAX_CPU_ISA": {"SSE41", "AVX", "AVX2", "AVX512_CORE", "DEFAULT"},
+    "DNNL_MAX_CPU_ISA": {"SSE41", "AVX", "AVX2", "AVX512_CORE", "DEFAULT"},
+    "ATEN_CPU_CAPABILITY": {"DEFAULT", "AVX2"},
+    "FBGEMM_ENABLE_INSTRUCTIONS": {"AVX2", "AVX512", "AVX512_256"},
+}
 
 
 def int8_vnni() -> bool:
@@ -211,8 +216,9 @@ def int8_vnni() -> bool:
     Without VNNI, x86 int8 kernels (oneDNN's, ONNX Runtime's u8s8) add pairs of
     products in 16 bits with saturation, so full-range activations times full-range
     weights can overflow; 7-bit operands cannot (2 x 255 x 64 < 32,767). A cap set
-    with ``ONEDNN_MAX_CPU_ISA`` or ``ATEN_CPU_CAPABILITY`` (``avx2``: how an AVX2-only
-    host is reproduced on a newer one) counts as the host's, so the cap chooses the
+    with ``ONEDNN_MAX_CPU_ISA``, ``ATEN_CPU_CAPABILITY`` or FBGEMM's
+    ``FBGEMM_ENABLE_INSTRUCTIONS`` (``avx2``: how an AVX2-only host is reproduced on a
+    newer one) counts as the host's, so the cap chooses the
     scheme that host needs, also for ONNX Runtime, which reads neither variable.
 
     Examples
@@ -220,9 +226,8 @@ def int8_vnni() -> bool:
     >>> isinstance(int8_vnni(), bool)
     True
     """
-    caps = (os.environ.get(name, "").strip().upper()
-            for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"))
-    if any(cap in _ISAS_WITHOUT_VNNI for cap in caps):
+    if any(os.environ.get(name, "").strip().upper() in values
+           for name, values in _CAPS_WITHOUT_VNNI.items()):
         return False
     return bool(getattr(torch.cpu, "_is_vnni_supported", lambda: False)())
 
