@@ -11,7 +11,8 @@
 --part speed:   RLOOTuner / GRPOTuner against TRL's RLOOTrainer / GRPOTrainer on the
                 same prompts, policy, LoRA, group size, batch, response length and lr:
                 sampled responses per second (model loading included on both sides)
-                and peak memory, alternating runs.
+                and peak memory, alternating runs, each in a fresh process (its peak
+                memory is its own).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from _harness import SHARED, alternate, parse_args, summarise, target, write
+from _harness import SHARED, TRL_BF16, alternate, isolated, parse_args, summarise, target, write
 
 from sktransformers import DPOTuner, GRPOTuner, PPOTuner, RewardModel, RLOOTuner
 from sktransformers.adaptation import LoRA
@@ -178,7 +179,8 @@ def trl_online(algorithm, prompts, args):
             num_generations=args.k, max_completion_length=args.max_new_tokens,
             learning_rate=args.lr, beta=0.05 if algorithm == "rloo" else 0.0,
             num_train_epochs=1, report_to="none", save_strategy="no", seed=args.seed,
-            disable_tqdm=True, use_cpu=not torch.cuda.is_available(), logging_steps=1000)
+            disable_tqdm=True, use_cpu=not torch.cuda.is_available(), logging_steps=1000,
+            bf16=TRL_BF16)
         trainer = trainer_class(
             model=load_policy(path), reward_funcs=_length_reward, args=config,
             train_dataset=data_, processing_class=tok,
@@ -195,29 +197,33 @@ def _length_reward(prompts=None, completions=None, **kwargs):
     return [-abs(len(text(c).split()) - 12) / 12 for c in completions]
 
 
+def run_ours(algorithm, prompts, args):
+    cls = RLOOTuner if algorithm == "rloo" else GRPOTuner
+    start = time.perf_counter()
+    cls(lambda p, r: _length_reward(completions=r), adaptation=LoRA(**LORA),
+        n_generations=args.k, batch_size=args.prompts_per_step,
+        max_new_tokens=args.max_new_tokens, lr=args.lr,
+        beta=0.05 if algorithm == "rloo" else 0.0, random_state=args.seed,
+        verbose=0).fit(prompts)
+    return {"samples_per_s": len(prompts) * args.k / (time.perf_counter() - start)}
+
+
+def run_trl(algorithm, prompts, args):
+    return {"samples_per_s": len(prompts) * args.k / trl_online(algorithm, prompts, args)}
+
+
 def speed(args):
     prompts = data("train").prompt.drop_duplicates().sample(
         args.n_train, random_state=args.seed).tolist()
-    n_samples = len(prompts) * args.k
     rows = []
     for algorithm, cls in (("rloo", RLOOTuner), ("grpo", GRPOTuner)):
         if args.only and algorithm.upper() not in args.only:
             continue
-
-        def ours(cls=cls, algorithm=algorithm):
-            start = time.perf_counter()
-            cls(lambda p, r: _length_reward(completions=r), adaptation=LoRA(**LORA),
-                n_generations=args.k, batch_size=args.prompts_per_step,
-                max_new_tokens=args.max_new_tokens, lr=args.lr,
-                beta=0.05 if algorithm == "rloo" else 0.0, random_state=args.seed,
-                verbose=0).fit(prompts)
-            return {"samples_per_s": n_samples / (time.perf_counter() - start)}
-
-        def theirs(algorithm=algorithm):
-            return {"samples_per_s": n_samples / trl_online(algorithm, prompts, args)}
-
+        contenders = {"ours": run_ours, "theirs": run_trl}
+        runs = alternate({name: lambda fn=fn, a=algorithm: isolated(fn, a, prompts, args)
+                          for name, fn in contenders.items()}, args.repeats)
         label = f"TRL {cls.__name__.replace('Tuner', 'Trainer')}"
-        table = summarise(alternate({cls.__name__: ours, label: theirs}, args.repeats))
+        table = summarise({cls.__name__: runs["ours"], label: runs["theirs"]})
         table.insert(1, "algorithm", algorithm.upper())
         rows.append(table)
     table = pd.concat(rows, ignore_index=True)

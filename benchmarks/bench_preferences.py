@@ -10,7 +10,8 @@
                  measured the same way).
 
 Both sides are timed from the model load to the end of training; prediction is
-outside the timing. TRL's trainers are built with ``report_to="none"``, no
+outside the timing. Each run is a fresh process (``isolated``): its peak memory is
+its own, not what the run before it left. TRL's trainers are built with ``report_to="none"``, no
 checkpoints and telemetry off, and with dropout as the model defines it (TRL's
 default ``disable_dropout=True`` would skip MiniLM's dropout, which ours keeps).
 Otherwise TRL runs with its defaults, which include gradient checkpointing (less
@@ -25,7 +26,18 @@ import tempfile
 import time
 
 import pandas as pd
-from _harness import SHARED, alternate, backbone, bar_plot, parse_args, summarise, target, write
+from _harness import (
+    SHARED,
+    TRL_BF16,
+    alternate,
+    backbone,
+    bar_plot,
+    isolated,
+    parse_args,
+    summarise,
+    target,
+    write,
+)
 
 from sktransformers import DPOTuner, RewardModel
 from sktransformers.adaptation import LoRA
@@ -74,7 +86,7 @@ def trl_reward(train, test, args):
                               num_train_epochs=args.epochs, learning_rate=LR["reward"],
                               max_length=args.max_length, report_to="none",
                               save_strategy="no", seed=args.seed, disable_tqdm=True,
-                              use_cpu=not torch.cuda.is_available(),
+                              use_cpu=not torch.cuda.is_available(), bf16=TRL_BF16,
                               # TRL switches the model's dropout off by default; ours keeps
                               # the backbone's (0.1 for MiniLM): compare like with like
                               disable_dropout=False)
@@ -121,7 +133,7 @@ def trl_dpo(train, test, args):
                            num_train_epochs=args.epochs, learning_rate=LR["dpo"], beta=0.1,
                            max_length=args.max_length, report_to="none", save_strategy="no",
                            seed=args.seed, disable_tqdm=True,
-                           use_cpu=not torch.cuda.is_available())
+                           use_cpu=not torch.cuda.is_available(), bf16=TRL_BF16)
         trainer = DPOTrainer(model=load_policy(path), args=config, processing_class=tok,
                              train_dataset=data,
                              peft_config=LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1,
@@ -150,35 +162,11 @@ def main():
     n_test = 16 if args.smoke else 200
     train, test = pairs(DATA[method], args.n_train, n_test, args.seed, args.max_length)
     n_seen = len(train) * args.epochs
-    trainable = {}
-
-    def ours():
-        start = time.perf_counter()
-        if method == "reward":
-            est = RewardModel(backbone(), adaptation=LoRA(r=8, target_modules=["query", "value"]),
-                              batch_size=args.batch_size, max_epochs=args.epochs,
-                              lr=LR["reward"], max_length=args.max_length,
-                              random_state=args.seed, device=args.device, verbose=0)
-        else:
-            est = DPOTuner(adaptation=LoRA(r=8, target_modules=["q_proj", "v_proj"]),
-                           batch_size=args.batch_size, max_epochs=args.epochs, lr=LR["dpo"],
-                           max_length=args.max_length, random_state=args.seed,
-                           device=args.device, verbose=0)
-        est.fit(train)
-        seconds = time.perf_counter() - start
-        trainable["sktransformers"] = est.n_trainable_params_
-        return _metrics(seconds, est.score(test), n_seen)
-
-    def theirs():
-        seconds, accuracy, n = (trl_reward if method == "reward" else trl_dpo)(
-            train, test, args)
-        trainable["TRL"] = n
-        return _metrics(seconds, accuracy, n_seen)
-
+    contenders = {"sktransformers": run_ours, "TRL": run_theirs}
+    runs = alternate({name: lambda fn=fn: isolated(fn, method, train, test, n_seen, args)
+                      for name, fn in contenders.items()}, args.repeats)
     label = "TRL RewardTrainer" if method == "reward" else "TRL DPOTrainer"
-    table = summarise(alternate({"sktransformers": ours, label: theirs}, args.repeats))
-    table["trainable_params"] = table.contender.map(
-        lambda c: trainable["sktransformers" if c == "sktransformers" else "TRL"])
+    table = summarise({"sktransformers": runs["sktransformers"], label: runs["TRL"]})
     ratio = table.pairs_per_s[0] / table.pairs_per_s[1]
     checks = [f"{len(train)} {DATA[method]} training pairs, {args.epochs} epoch(s), batch "
               f"{args.batch_size} pairs, max_length {args.max_length}, lr {LR[method]}, LoRA "
@@ -187,13 +175,39 @@ def main():
               + "). Seconds include model loading and tokenisation on both sides. Only pairs "
               "that fit max_length are used (TRL's RewardTrainer drops longer pairs; we "
               "truncate them, keeping the prompt's end).",
-              target(f"speed vs {label}", ratio, 1.2 if method == "reward" else 1.0)]
+              target(f"speed vs {label}", ratio, 1.2 if method == "reward" else 1.0),
+              f"peak memory of a process that runs only this contender, ours / TRL: "
+              f"{table.peak_rss_mb[0] / table.peak_rss_mb[1]:.2f}"]
     write(f"preferences_{method}", table, checks, args,
           plot=bar_plot("pairs_per_s", "training pairs / s (median)"))
 
 
-def _metrics(seconds, accuracy, n_seen):
-    return {"train_s": seconds, "pairs_per_s": n_seen / seconds, "pairwise_accuracy": accuracy}
+def run_ours(method, train, test, n_seen, args):
+    start = time.perf_counter()
+    if method == "reward":
+        est = RewardModel(backbone(), adaptation=LoRA(r=8, target_modules=["query", "value"]),
+                          batch_size=args.batch_size, max_epochs=args.epochs,
+                          lr=LR["reward"], max_length=args.max_length,
+                          random_state=args.seed, device=args.device, verbose=0)
+    else:
+        est = DPOTuner(adaptation=LoRA(r=8, target_modules=["q_proj", "v_proj"]),
+                       batch_size=args.batch_size, max_epochs=args.epochs, lr=LR["dpo"],
+                       max_length=args.max_length, random_state=args.seed,
+                       device=args.device, verbose=0)
+    est.fit(train)
+    seconds = time.perf_counter() - start
+    return _metrics(seconds, est.score(test), n_seen, est.n_trainable_params_)
+
+
+def run_theirs(method, train, test, n_seen, args):
+    seconds, accuracy, trainable = (trl_reward if method == "reward" else trl_dpo)(
+        train, test, args)
+    return _metrics(seconds, accuracy, n_seen, trainable)
+
+
+def _metrics(seconds, accuracy, n_seen, trainable):
+    return {"train_s": seconds, "pairs_per_s": n_seen / seconds,
+            "pairwise_accuracy": accuracy, "trainable_params": trainable}
 
 
 if __name__ == "__main__":
