@@ -131,11 +131,67 @@ def test_pickle_and_safe_folder_search_the_same(index, mode, tmp_path):
         pd.testing.assert_frame_equal(loaded.search(["good actor", "a person"]), expected)
 
 
-def test_faiss_store_finds_what_exact_search_finds(index):
-    exact = index(k=4).fit(CORPUS)
-    approx = index(k=4, store="faiss").fit(CORPUS)
+STORES = [("faiss", None), ("faiss", {"kind": "ivf", "nprobe": 4}), ("qdrant", None)]
+BIG = pd.concat([CORPUS.assign(doc_id=CORPUS.doc_id + str(i), text=CORPUS.text + f" part {i}")
+                 for i in range(40)])  # 160 distinct documents
+
+
+@pytest.mark.parametrize(("store", "options"), STORES)
+def test_stores_find_what_exact_search_finds_and_forget_removed_rows(index, store, options):
+    exact = index(k=4).fit(BIG)
+    other = index(k=4, store=store, store_options=options).fit(BIG)
     queries = ["good film", "person story", "city"]
-    assert exact.search(queries).doc_id.tolist() == approx.search(queries).doc_id.tolist()
+    assert exact.search(queries).doc_id.tolist() == other.search(queries).doc_id.tolist()
+    for idx in (exact, other):
+        idx.remove(["a0", "c3"]).add(CORPUS.assign(doc_id=CORPUS.doc_id + "new"))
+    found = other.search(queries, k=20)
+    assert not {"a0", "c3"} & set(found.doc_id)
+    assert found.doc_id.tolist() == exact.search(queries, k=20).doc_id.tolist()
+    added = other.search(queries, where=lambda docs: docs.doc_id.str.endswith("new"))
+    assert set(added.doc_id) <= {"anew", "bnew", "cnew", "dnew"} and len(added) == 3 * 4
+    where = {"year": 2022}  # a metadata filter keeps one document in four
+    assert (other.search(queries, where=where).doc_id.tolist()
+            == exact.search(queries, where=where).doc_id.tolist())
+
+
+def test_a_saved_faiss_index_is_loaded_not_rebuilt(index, tmp_path, monkeypatch):
+    import faiss
+
+    idx = index(store="faiss", store_options={"kind": "ivf", "nlist": 2}).fit(BIG)
+    expected = idx.search(["good actor", "a person"])
+    folder = idx.save(tmp_path / "index")
+    assert len(list(folder.glob("*.npy"))) == 2  # the vectors and FAISS's own index
+
+    def no_training(*args):
+        raise AssertionError("the saved index was trained again")
+
+    monkeypatch.setattr(faiss.IndexIVFFlat, "train", no_training)
+    for loaded in (load(folder), pickle.loads(pickle.dumps(idx))):
+        pd.testing.assert_frame_equal(loaded.search(["good actor", "a person"]), expected)
+    idx.remove("a0")  # removed rows are not in what is saved: the index is built again
+    assert idx.__getstate__()["store_state_"] is None
+    with pytest.raises(ValueError, match="'hnsw' or 'ivf'"):
+        index(store="faiss", store_options={"kind": "flat"}).fit(CORPUS)
+
+
+def test_a_qdrant_collection_is_never_overwritten_and_a_refit_replaces_its_own(
+        index, tmp_path):
+    options = {"path": str(tmp_path / "qdrant"), "collection": "films"}
+    idx = index(store="qdrant", store_options=options).fit(BIG)
+    client = idx.store_.client
+    assert client.count("films", exact=True).count == len(idx.vectors_)
+    idx.remove("a0")
+    assert client.count("films", exact=True).count == int(idx.vectors_.any(axis=1).sum())
+    idx.fit(CORPUS)  # the refit replaces its own collection
+    assert client.count("films", exact=True).count == len(idx.vectors_)
+    with pytest.raises(ValueError, match="already exists"):
+        index(store="qdrant", store_options=options).fit(BIG)
+    assert client.count("films", exact=True).count == len(idx.vectors_)  # untouched
+    expected = idx.search(["good actor", "a person"])
+    loaded = load(idx.save(tmp_path / "index"))  # reattaches: nothing uploaded again
+    client.upload_collection = None
+    assert loaded.store_.collection == "films"
+    pd.testing.assert_frame_equal(loaded.search(["good actor", "a person"]), expected)
 
 
 def test_a_fitted_estimator_is_the_encoder(tiny_bert, binary_data):
@@ -190,3 +246,27 @@ def test_a_missing_extra_is_named_and_changes_nothing(index, monkeypatch):
     with pytest.raises(ImportError, match=r"sktransformers\[index\]"):
         idx.set_params(mode="hybrid").fit(CORPUS.head(2))
     assert len(idx.documents_) == len(CORPUS)  # the earlier index is whole
+
+
+def test_chunks_are_embedded_by_parallel_workers_as_in_one_process(index, tmp_path):
+    serial = index().fit(BIG)
+    parallel = index(n_jobs=2, cache_dir=str(tmp_path)).fit(BIG)
+    np.testing.assert_allclose(parallel.vectors_, serial.vectors_, atol=1e-5)
+    for idx in (serial, parallel):
+        idx.add(CORPUS.assign(doc_id=CORPUS.doc_id + "new"))
+    np.testing.assert_allclose(parallel.vectors_, serial.vectors_, atol=1e-5)
+    assert parallel.search("good film").doc_id.tolist() == serial.search(
+        "good film").doc_id.tolist()
+
+
+def test_chunks_are_embedded_on_a_local_dask_cluster(index, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="needs the test extra (dask)")
+    import joblib
+
+    serial = index().fit(BIG)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster), joblib.parallel_config(backend="dask"):
+        remote = index(n_jobs=-1, store="qdrant", cache_dir=str(tmp_path)).fit(BIG)
+    np.testing.assert_allclose(remote.vectors_, serial.vectors_, atol=1e-5)
+    assert remote.store_.client.count(remote.store_.collection).count == len(remote.vectors_)

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -16,7 +16,7 @@ from ..retrieval.documents import check_documents, check_queries, full_text
 from ..retrieval.fusion import reciprocal_rank_fusion
 from ..retrieval.lexical import LexicalIndex, require_bm25s
 from ..retrieval.metrics import ranking_metrics
-from ..retrieval.stores import make_store, require_faiss
+from ..retrieval.stores import make_store, require_faiss, require_qdrant
 from .base import ENCODER_CONSTRAINTS, TextInputMixin, store_params
 from .embedding import TransformerEmbedder
 from .search import (
@@ -60,10 +60,17 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         Documents ``search`` returns per query, and the cut of ``score``'s nDCG.
     n_candidates : int, default=100
         Chunks each ranking contributes before fusion, aggregation and reranking.
-    store : {"exact", "faiss"}, default="exact"
-        Exact inner products, or FAISS's HNSW graph (approximate; the ``index`` extra).
+    store : {"exact", "faiss", "qdrant"}, default="exact"
+        Exact inner products; FAISS (approximate, in this process; the ``index``
+        extra); or a Qdrant collection, in this process or on a Qdrant server or
+        cluster (the ``qdrant`` extra).
     store_options : dict or None, default=None
-        For ``"faiss"``: ``m``, ``ef_construction``, ``ef_search``.
+        For ``"faiss"``: ``kind`` (``"hnsw"``, the default, or ``"ivf"``), ``m``,
+        ``ef_construction``, ``ef_search`` (HNSW), ``nlist``, ``nprobe`` (IVF). For
+        ``"qdrant"``: ``url`` and ``api_key`` of a server (else in this process),
+        ``path`` (a local folder), ``collection`` (a new unique name by default; an
+        existing collection is never overwritten, a refit replaces its own), ``m``,
+        ``ef_construction``, ``ef_search``, ``batch_size``.
     stemmer : str or None, default="english"
         Snowball stemmer language of BM25 (``None``: no stemming).
     reranker : fitted pair classifier or None, default=None
@@ -73,6 +80,12 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         Documents the reranker reorders (the best of the first ranking).
     batch_size : int, default=64
         Chunks (and queries) per forward pass of the encoder.
+    n_jobs : int or None, default=None
+        Workers that embed the chunks of ``fit`` and ``add`` in parallel, through
+        joblib: processes on this machine, or a Dask or Ray cluster's workers inside
+        ``joblib.parallel_config(backend="dask")`` (or ``"ray"``). Each worker loads
+        the encoder once per share of the chunks; with a shared ``cache_dir`` every
+        chunk is encoded once across workers and refits. ``None``: in this process.
     cache_dir : str or path, default=None
         Embeddings also kept on disk, shared by processes (see ``TransformerEmbedder``).
     device, precision, verbose
@@ -107,12 +120,13 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         "chunk_overlap": [Interval(Integral, 0, None, closed="left")],
         "k": [Interval(Integral, 1, None, closed="left")],
         "n_candidates": [Interval(Integral, 1, None, closed="left")],
-        "store": [StrOptions({"exact", "faiss"})],
+        "store": [StrOptions({"exact", "faiss", "qdrant"})],
         "store_options": [dict, None],
         "stemmer": [str, None],
         "reranker": [HasMethods(["predict_proba"]), None],
         "n_rerank": [Interval(Integral, 1, None, closed="left")],
         "batch_size": ENCODER_CONSTRAINTS["batch_size"],
+        "n_jobs": [Integral, None],
         "cache_dir": [str, os.PathLike, None],
         "device": ENCODER_CONSTRAINTS["device"],
         "precision": ENCODER_CONSTRAINTS["precision"],
@@ -122,7 +136,8 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
     def __init__(self, encoder=None, *, mode="dense", hybrid_weight=0.5, rrf_k=60,
                  chunk_size=None, chunk_overlap=32, k=10, n_candidates=100, store="exact",
                  store_options=None, stemmer="english", reranker=None, n_rerank=20,
-                 batch_size=64, cache_dir=None, device="auto", precision="auto", verbose=0):
+                 batch_size=64, n_jobs=None, cache_dir=None, device="auto", precision="auto",
+                 verbose=0):
         store_params(self, locals())
 
     # ------------------------------------------------------------ building
@@ -144,8 +159,8 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         self._validate_params()
         self._check_device()
         documents = check_documents(X)
-        if self.store == "faiss":  # missing extras fail before any work, state unchanged
-            require_faiss()
+        # missing extras fail before any work, the state unchanged
+        {"faiss": require_faiss, "qdrant": require_qdrant}.get(self.store, lambda: None)()
         if self.mode != "dense":
             require_bm25s()
         embedder = self._embedder()
@@ -156,17 +171,17 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
                              f"size ({chunk_size} tokens).")
         texts = full_text(documents)
         spans = chunk_spans(tokenizer, texts, chunk_size, self.chunk_overlap)
-        vectors = (self._embed(embedder, [texts[d][s:e] for d, s, e in spans])
+        vectors = (self._embed_chunks(embedder, [texts[d][s:e] for d, s, e in spans])
                    if self.mode != "bm25" else None)
         fitted = {"embedder_": embedder, "documents_": documents, "chunk_size_": chunk_size,
                   "doc_ids_": documents["doc_id"].to_numpy(dtype=object),
                   "doc_texts_": np.asarray(texts, dtype=object),
                   "doc_alive_": np.ones(len(documents), dtype=bool),
                   "chunk_doc_": spans[:, 0], "chunk_spans_": spans[:, 1:], "vectors_": vectors}
+        fitted.update(self._searchers(fitted))  # a store that fails leaves the old index
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
         vars(self).update(fitted)
-        self._build_search()
         return self
 
     def _embedder(self):
@@ -179,21 +194,42 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
                                    cache_dir=self.cache_dir, device=self.device,
                                    precision=self.precision, verbose=self.verbose).fit()
 
-    def _embed(self, embedder, texts) -> np.ndarray:
-        embed = embedder.embed if hasattr(embedder, "embed") else embedder.transform
-        vectors = np.asarray(embed(texts), dtype=np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    def _embed_chunks(self, embedder, texts) -> np.ndarray:
+        """``_embed`` of many texts, shared among ``n_jobs`` joblib workers."""
+        if self.n_jobs in (None, 1) or len(texts) < 2:
+            return _unit_vectors(embedder, texts)
+        from joblib import Parallel, delayed, effective_n_jobs
+
+        # a worker loads the packaged or named encoder itself rather than receive it
+        portable = clone(embedder) if isinstance(embedder, TransformerEmbedder) else embedder
+        n_parts = min(len(texts), 4 * effective_n_jobs(self.n_jobs))
+        bounds = np.linspace(0, len(texts), n_parts + 1).astype(int)
+        parts = Parallel(n_jobs=self.n_jobs)(
+            delayed(_embed_share)(portable, texts[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+        return np.vstack(parts)
 
     def _chunk_texts(self, rows) -> list[str]:
         return [self.doc_texts_[self.chunk_doc_[r]][slice(*self.chunk_spans_[r])]
                 for r in rows]
 
-    def _build_search(self) -> None:
-        """The searchable structures, rebuilt from the fitted arrays (after loading too)."""
-        self.store_ = (None if self.vectors_ is None else
-                       make_store(self.store, self.vectors_, self.store_options))
-        self.lexical_ = (LexicalIndex(list(self.doc_texts_), self.stemmer)
-                         if self.mode != "dense" else None)
+    def _searchers(self, fitted: dict, store_state=None) -> dict:
+        """The searchable structures over the fitted arrays (a fit's, or a loaded one's).
+
+        A refit replaces the store: a Qdrant collection of the same name is deleted
+        first, one of another name once the new one stands."""
+        old = vars(self).get("store_")
+        options = self.store_options or {}
+        same = old is not None and options.get("collection") == getattr(old, "collection", 0)
+        if same and store_state is None:
+            old.drop()
+        store = (None if fitted["vectors_"] is None else
+                 make_store(self.store, fitted["vectors_"], options, store_state))
+        if old is not None and not same and store_state is None:
+            old.drop()
+        lexical = (LexicalIndex(list(fitted["doc_texts_"]), self.stemmer)
+                   if self.mode != "dense" else None)
+        return {"store_": store, "lexical_": lexical}
 
     @property
     def n_chunks_(self) -> int:
@@ -222,7 +258,7 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         spans = chunk_spans(_reader(self.embedder_)[0], texts, self.chunk_size_,
                             self.chunk_overlap)
         if self.vectors_ is not None:
-            vectors = self._embed(self.embedder_, [texts[d][s:e] for d, s, e in spans])
+            vectors = self._embed_chunks(self.embedder_, [texts[d][s:e] for d, s, e in spans])
             self.store_.add(vectors)
             self.vectors_ = np.vstack([self.vectors_, vectors])
         if self.lexical_ is not None:
@@ -259,7 +295,9 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         self.doc_alive_ = self.doc_alive_ & ~gone
         self.doc_texts_ = np.where(gone, "", self.doc_texts_).astype(object)
         if self.vectors_ is not None:
-            self.vectors_[gone[self.chunk_doc_]] = 0.0
+            rows = np.flatnonzero(gone[self.chunk_doc_])
+            self.store_.remove(rows)
+            self.vectors_[rows] = 0.0
         self.documents_ = self.documents_[~self.documents_["doc_id"].isin(ids)].reset_index(
             drop=True)
         return self
@@ -304,7 +342,7 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         a candidate) and each document's best chunk per query."""
         sets, chunks = [], first_chunks(self.chunk_doc_, len(self.doc_ids_), len(queries))
         if self.mode != "bm25":
-            vectors = self._embed(self.embedder_, queries)
+            vectors = _unit_vectors(self.embedder_, queries)
             best, rows = self.store_.search(vectors, self.n_candidates,
                                             allowed[self.chunk_doc_])
             dense, chunks = max_per_document(best, rows, self.chunk_doc_, chunks)
@@ -422,6 +460,8 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
     # ------------------------------------------------------------ persistence
     def __getstate__(self):
         state = super().__getstate__()
+        if vars(self).get("store_") is not None:  # e.g. FAISS's index: not built again
+            state["store_state_"] = self.store_.state()
         if isinstance(state.get("documents_"), pd.DataFrame):
             frame = state["documents_"]
             state["documents_"] = {c: frame[c].to_numpy() for c in frame.columns}
@@ -429,11 +469,25 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
 
     def __setstate__(self, state):
         state = dict(state)
+        store_state = state.pop("store_state_", None)
         if isinstance(state.get("documents_"), dict):
             state["documents_"] = pd.DataFrame(state["documents_"])
         super().__setstate__(state)
         if "documents_" in vars(self):
-            self._build_search()
+            vars(self).update(self._searchers(vars(self), store_state))
+
+
+def _unit_vectors(embedder, texts) -> np.ndarray:
+    embed = embedder.embed if hasattr(embedder, "embed") else embedder.transform
+    vectors = np.asarray(embed(texts), dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _embed_share(embedder, texts) -> np.ndarray:
+    """A worker's share of the chunks (loading the encoder where it came unfitted)."""
+    if isinstance(embedder, TransformerEmbedder) and not hasattr(embedder, "encoder_"):
+        embedder = embedder.fit()
+    return _unit_vectors(embedder, texts)
 
 
 def _reader(embedder):
