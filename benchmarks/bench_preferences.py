@@ -15,7 +15,8 @@ its own, not what the run before it left. TRL's trainers are built with ``report
 checkpoints and telemetry off, and with dropout as the model defines it (TRL's
 default ``disable_dropout=True`` would skip MiniLM's dropout, which ours keeps).
 Otherwise TRL runs with its defaults, which include gradient checkpointing (less
-memory, more compute); ours does not checkpoint.
+memory, more compute); ours checkpoints too (``gradient_checkpointing=True``), and both
+train in fp32 on a CPU (TRL's bf16 default is turned off: ours has no bf16 there).
 """
 
 from __future__ import annotations
@@ -188,12 +189,13 @@ def run_ours(method, train, test, n_seen, args):
         est = RewardModel(backbone(), adaptation=LoRA(r=8, target_modules=["query", "value"]),
                           batch_size=args.batch_size, max_epochs=args.epochs,
                           lr=LR["reward"], max_length=args.max_length,
-                          random_state=args.seed, device=args.device, verbose=0)
+                          random_state=args.seed, device=args.device, verbose=0,
+                          gradient_checkpointing=True)
     else:
         est = DPOTuner(adaptation=LoRA(r=8, target_modules=["q_proj", "v_proj"]),
                        batch_size=args.batch_size, max_epochs=args.epochs, lr=LR["dpo"],
                        max_length=args.max_length, random_state=args.seed,
-                       device=args.device, verbose=0)
+                       device=args.device, verbose=0, gradient_checkpointing=True)
     est.fit(train)
     seconds = time.perf_counter() - start
     return _metrics(seconds, est.score(test), n_seen, est.n_trainable_params_)

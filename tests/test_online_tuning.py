@@ -344,6 +344,16 @@ def test_contract(name, make):
     assert list(display.lines_["loss"].get_ydata()) == [r["loss"] for r in again.history_]
 
 
+@pytest.mark.parametrize("name", ["ppo", "rloo"])
+def test_gradient_checkpointing_tunes_the_same_policy(name, make):
+    plain = make(name).fit(PROMPTS)
+    recomputed = make(name, gradient_checkpointing=True).fit(PROMPTS)
+    for k, v in plain.trained_state_.items():
+        torch.testing.assert_close(recomputed.trained_state_[k], v, rtol=1e-4, atol=1e-5)
+    assert [r["loss"] for r in recomputed.history_] == pytest.approx(
+        [r["loss"] for r in plain.history_], rel=1e-4, abs=1e-6)
+
+
 def test_grid_search_over_beta_with_a_frozen_reward_model(make, tiny_bert, tmp_path):
     pairs = pd.DataFrame({"prompt": ["what is it"] * 12, "chosen": POS * 2,
                           "rejected": NEG * 2})

@@ -108,6 +108,27 @@ def test_same_seed_same_model_and_refit_resets(name, make):
 
 
 @pytest.mark.parametrize("name", PREFERENCE)
+def test_gradient_checkpointing_trains_the_same_model(name, make):
+    from transformers import PreTrainedModel
+
+    flag = ("is_activation_checkpointing"  # transformers 5.25's name
+            if hasattr(PreTrainedModel, "is_activation_checkpointing") else
+            "is_gradient_checkpointing")
+
+    def checkpointing(est):
+        modules = [v for v in vars(est).values() if isinstance(v, torch.nn.Module)]
+        return any(getattr(m, flag) for module in modules
+                   for m in module.modules() if isinstance(m, PreTrainedModel))
+
+    X = pairs()
+    plain = make(name).fit(X)
+    recomputed = make(name, gradient_checkpointing=True).fit(X)
+    assert checkpointing(recomputed) and not checkpointing(plain)
+    # recomputation replays the random state: the same dropout masks, the same gradients
+    np.testing.assert_allclose(outputs(recomputed, X), outputs(plain, X), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", PREFERENCE)
 def test_joblib_round_trip(name, make, tmp_path):
     est = make(name).fit(pairs())
     joblib.dump(est, tmp_path / "est.joblib")

@@ -254,6 +254,7 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
             weight_decay=self.weight_decay, n_iter_no_change=self.n_iter_no_change,
             device=device, dtype=dtype, verbose=int(self.verbose),
             checkpoint_dir=getattr(self, "checkpoint_dir", None),
+            gradient_checkpointing=getattr(self, "gradient_checkpointing", False),
             desc=type(self).__name__,
         )
 

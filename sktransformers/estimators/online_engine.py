@@ -192,6 +192,7 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
                            batch_size=self.minibatch_size or n_rollout, weight_decay=0.0,
                            n_iter_no_change=1, device=device, dtype=dtype,
                            verbose=int(self.verbose), head_lr=VALUE_HEAD_LR,
+                           gradient_checkpointing=self.gradient_checkpointing,
                            desc=type(self).__name__)
 
     # ------------------------------------------------------------------ the rest

@@ -129,6 +129,10 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         Nucleus sampling threshold of ``predict`` when ``do_sample=True``.
     device, precision, random_state, verbose, checkpoint_dir
         As for the other estimators.
+    gradient_checkpointing : bool, default=False
+        Recompute each layer's activations in the backward pass instead of keeping
+        them: lower peak memory for about a third more compute per step (TRL's
+        trainers do this by default).
 
     Attributes
     ----------
@@ -176,6 +180,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         "precision": NO_INT8_PRECISION,
         "random_state": ["random_state"],
         "checkpoint_dir": [str, os.PathLike, None],
+        "gradient_checkpointing": ["boolean"],
         "verbose": ["verbose"],
     }
 
@@ -184,7 +189,8 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
                  max_epochs=1, lr=None, weight_decay=0.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, max_new_tokens=64,
                  do_sample=False, temperature=1.0, top_p=1.0, device="auto", precision="auto",
-                 random_state=None, verbose=1, checkpoint_dir=None):
+                 random_state=None, verbose=1, checkpoint_dir=None,
+                 gradient_checkpointing=False):
         store_params(self, locals())
 
     def fit(self, X, y=None):
