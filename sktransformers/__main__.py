@@ -1,4 +1,5 @@
-"""Command line: ``sktransformers compare`` (also ``python -m sktransformers compare``)."""
+"""Command line: ``sktransformers compare`` and ``sktransformers retrieve`` (also
+``python -m sktransformers ...``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import sys
 import pandas as pd
 
 from .compare import compare, compare_few_shot, format_table, split_data, write_report
-from .datasets import DEMOS, TASKS, load_csv, load_demo, text_input
+from .compare_retrieval import (
+    MODES,
+    compare_retrieval,
+    format_retrieval_table,
+    write_retrieval_report,
+)
+from .datasets import DEMOS, TASKS, load_csv, load_demo, load_retrieval_demo, text_input
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,7 +71,80 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--seed", type=int, default=0)
     cmp.add_argument("--output", default="compare-output", help="folder for the report")
     cmp.add_argument("--quiet", action="store_true", help="no progress bars")
+    _retrieve_parser(sub)
     return parser
+
+
+def _retrieve_parser(sub) -> None:
+    ret = sub.add_parser(
+        "retrieve",
+        help="build and compare ways of searching a corpus",
+        description="Index one corpus with BM25, dense and hybrid search, and (given judged "
+                    "training queries) a cross-encoder reranker and a tuned bi-encoder; print "
+                    "nDCG@k, recall@100, MRR@k, build time, query latency and vector memory "
+                    "on the test queries; write a Markdown/CSV table and a plot. CSVs in the "
+                    "shared layouts: corpus doc_id,title,text; queries query_id,text; qrels "
+                    "query_id,doc_id,relevance.")
+    data = ret.add_mutually_exclusive_group()
+    data.add_argument("--demo", choices=["python-docs"], default=None,
+                      help="questions on the Python language reference's help topics, "
+                           "which every Python installs (default)")
+    data.add_argument("--corpus", help="the documents (CSV)")
+    ret.add_argument("--queries", help="test queries (CSV)")
+    ret.add_argument("--qrels", help="judgements of the test queries (CSV)")
+    ret.add_argument("--train-queries", help="judged training queries (CSV), for the "
+                                             "reranked and finetuned modes")
+    ret.add_argument("--train-qrels", help="judgements of the training queries (CSV)")
+    ret.add_argument("--modes", default=None,
+                     help=f"comma-separated subset of: {','.join(MODES)} (default: all the "
+                          "data allows)")
+    ret.add_argument("--model", default=None,
+                     help="encoder hub id or folder (default: packaged all-MiniLM-L6-v2)")
+    ret.add_argument("--k", type=int, default=10, help="cut of nDCG and MRR (default 10)")
+    ret.add_argument("--device", default="auto")
+    ret.add_argument("--seed", type=int, default=0)
+    ret.add_argument("--output", default="retrieve-output", help="folder for the report")
+    ret.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _read(path, what):
+    if path is None:
+        raise SystemExit(f"--corpus needs {what} too.")
+    return pd.read_csv(path, dtype={"query_id": str, "doc_id": str}, keep_default_na=False)
+
+
+def _retrieve(args, argv=None) -> int:
+    if args.corpus:
+        corpus = _read(args.corpus, "the corpus")
+        queries, qrels = _read(args.queries, "--queries"), _read(args.qrels, "--qrels")
+        train_queries = train_qrels = None
+        if args.train_queries or args.train_qrels:
+            train_queries = _read(args.train_queries, "--train-queries")
+            train_qrels = _read(args.train_qrels, "--train-qrels")
+        name = args.corpus
+    else:
+        name = args.demo or "python-docs"
+        corpus, all_queries, all_qrels = load_retrieval_demo(name)
+        split = all_queries.set_index("query_id").split
+        queries, train_queries = (all_queries[all_queries.split == s] for s in ("test", "train"))
+        qrels, train_qrels = (all_qrels[all_qrels.query_id.map(split) == s]
+                              for s in ("test", "train"))
+    n_train = 0 if train_queries is None else len(train_queries)
+    print(f"data: {name}: {len(corpus):,} documents, {len(queries):,} test queries "
+          f"({len(qrels):,} judgements), {n_train:,} training queries")
+    results = compare_retrieval(
+        corpus, queries, qrels, train_queries=train_queries, train_qrels=train_qrels,
+        modes=args.modes.split(",") if args.modes else None, model=args.model, k=args.k,
+        device=args.device, random_state=args.seed, verbose=0 if args.quiet else 1)
+    print()
+    print(format_retrieval_table(results))
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    written = write_retrieval_report(
+        results, args.output, f"Retrieval compared on {name}",
+        f"{len(corpus):,} documents, {len(queries):,} test queries, {n_train:,} training "
+        f"queries, seed {args.seed}. Command: `sktransformers {command}`")
+    print("\nwrote " + ", ".join(str(p) for p in written))
+    return 0
 
 
 def _load(args):
@@ -106,6 +186,8 @@ def _targets(args, task, train, test):
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "retrieve":
+        return _retrieve(args, argv)
 
     name, frame, test = _load(args)
     task = _task(args, frame.label)
