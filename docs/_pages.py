@@ -10,7 +10,8 @@ EXTRA_PLOTS = {"persistence_sizes": ["persistence_refits"]}
 
 
 #: the order of the example gallery
-EXAMPLES = ["quickstart", "compare_your_csv", "in_context", "model_selection", "save_and_load"]
+EXAMPLES = ["quickstart", "compare_your_csv", "in_context", "search_your_documents",
+            "model_selection", "save_and_load"]
 
 
 def write_example_pages(source: Path, target: Path) -> None:

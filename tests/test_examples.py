@@ -46,6 +46,13 @@ def _in_context(out: str) -> None:
     assert max(_number(out, "balanced"), _number(out, "nearest")) > majority
 
 
+def _search(out: str) -> None:
+    added, removed = re.findall(r"^\[(.*)\]$", out, flags=re.M)[-2:]
+    assert added.startswith("'walrus'") and "walrus" not in removed  # add/remove at once
+    assert _number(out, "dense nDCG@10") > 0.5 and _number(out, "hybrid nDCG@10") > 0.5
+    assert "sources: ['pass'" in out  # the chunk that answers the first question
+
+
 def _model_selection(out: str) -> None:
     encoded = re.search(r"texts encoded: ([\d,]+) \(([\d,]+) distinct", out)
     assert encoded and encoded.group(1) == encoded.group(2)  # each text once
@@ -59,7 +66,8 @@ def _save_and_load(out: str) -> None:
 
 
 CHECKS = {"quickstart": _quickstart, "compare_your_csv": _compare, "in_context": _in_context,
-          "model_selection": _model_selection, "save_and_load": _save_and_load}
+          "search_your_documents": _search, "model_selection": _model_selection,
+          "save_and_load": _save_and_load}
 
 
 def test_every_notebook_is_checked():
