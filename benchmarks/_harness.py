@@ -142,14 +142,21 @@ def device_label() -> str:
     return f"CPU ({os.cpu_count()} cores, torch threads {torch.get_num_threads()}{capped})"
 
 
-def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None,
-          runs: str | None = None) -> None:
-    """Print and save ``results/<name>.md`` and ``.csv`` (and ``.png`` via ``plot``)."""
+def result_path(name: str, args) -> Path:
+    """``results/<name>.md`` as this run writes it (``_gpu`` / ``_avx2`` where so)."""
     if str(getattr(args, "device", "auto")).startswith("cuda"):
         name = f"{name}_gpu"  # GPU runs keep the CPU results beside them
     caps = isa_caps()
     if caps:  # capped runs keep the uncapped results beside them
         name = f"{name}_{caps.get('ATEN_CPU_CAPABILITY', 'capped').lower()}"
+    return RESULTS / f"{name}.md"
+
+
+def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None,
+          runs: str | None = None) -> None:
+    """Print and save ``results/<name>.md`` and ``.csv`` (and ``.png`` via ``plot``)."""
+    name = result_path(name, args).stem
+    caps = isa_caps()
     if args.smoke:
         print(table.to_string(index=False))
         print("\n".join(checks))

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _harness import parse_args, target, write
+from _harness import parse_args, result_path, target, write
 
 from sktransformers import (
     AdapterClassifier,
@@ -51,13 +51,20 @@ METHODS = {
 
 
 def main():
-    args = parse_args(__doc__.splitlines()[0], extra=lambda p: p.add_argument(
-        "--sizes", default="500,1000,2000,4000,8000", help="comma-separated text counts"))
+    def extra(p):
+        p.add_argument("--sizes", default="500,1000,2000,4000,8000",
+                       help="comma-separated text counts")
+        p.add_argument("--methods", default=None,
+                       help=f"comma-separated subset of {','.join(METHODS)}; the other "
+                            "methods' rows are kept from the stored result of the same name")
+    args = parse_args(__doc__.splitlines()[0], extra=extra)
     sizes = (32, 64, 128) if args.smoke else tuple(int(n) for n in args.sizes.split(","))
+    names = args.methods.split(",") if args.methods else list(METHODS)
     frame = load_demo("tweets").sample(frac=1.0, random_state=0)
     pool, held_out = frame.iloc[: max(sizes)], frame.iloc[max(sizes):]
     rows = []
-    for name, make in METHODS.items():
+    for name in names:
+        make = METHODS[name]
         make().fit(pool.text.iloc[:32].tolist(), pool.label.iloc[:32])  # warm-up, not timed
         model = None
         for n in sizes:
@@ -77,12 +84,19 @@ def main():
                          "seconds": predict.seconds, "peak_rss_mb": predict.peak_rss_mb})
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
+    runs = "One run per size, after an untimed warm-up fit of each method."
+    if args.methods:  # a rerun of some methods: the others as stored
+        stored = pd.read_csv(result_path("scaling", args).with_suffix(".csv"))
+        kept = stored[~stored.method.isin(names)].drop(columns="slope")
+        table = pd.concat([kept, table]).sort_values(
+            "method", key=lambda m: m.map(list(METHODS).index), kind="stable")
+        runs += (f" {', '.join(names)} rerun with --methods; the other rows are the stored "
+                 "run's.")
     slopes = _slopes(table)
     checks = [target(f"{m} {p}: log-log slope of time", s, 1.1, higher_is_better=False)
               for (m, p), s in slopes.items()]
     table["slope"] = [slopes[(m, p)] for m, p in zip(table.method, table.phase, strict=True)]
-    write("scaling", table, checks, args, plot=_plot,
-          runs="One run per size, after an untimed warm-up fit of each method.")
+    write("scaling", table.reset_index(drop=True), checks, args, plot=_plot, runs=runs)
 
 
 def _slopes(table) -> dict:
