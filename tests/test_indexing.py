@@ -270,3 +270,21 @@ def test_chunks_are_embedded_on_a_local_dask_cluster(index, tmp_path):
         remote = index(n_jobs=-1, store="qdrant", cache_dir=str(tmp_path)).fit(BIG)
     np.testing.assert_allclose(remote.vectors_, serial.vectors_, atol=1e-5)
     assert remote.store_.client.count(remote.store_.collection).count == len(remote.vectors_)
+
+
+def test_local_qdrant_folders_are_closed_before_the_interpreter_exits(tmp_path,
+                                                                     monkeypatch):
+    # qdrant-client closes a folder in __del__ with a late import, which fails noisily
+    # ("Exception ignored ... sys.meta_path is None") once the interpreter tears down
+    import atexit
+
+    from sktransformers.retrieval import stores
+
+    registered = []
+    monkeypatch.setattr(atexit, "register", registered.append)
+    monkeypatch.setattr(stores, "_LOCAL_CLIENTS", {})
+    client = stores._local_client(tmp_path / "q")
+    assert stores._local_client(str(tmp_path / "q")) is client  # one per folder
+    assert registered.count(stores._close_local_clients) == 1
+    stores._close_local_clients()
+    assert client._client.closed and not stores._LOCAL_CLIENTS

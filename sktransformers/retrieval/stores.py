@@ -18,6 +18,7 @@ rebuilt from them on loading) and ``drop()`` deletes what lives outside the proc
 
 from __future__ import annotations
 
+import atexit
 import uuid
 
 import numpy as np
@@ -273,9 +274,16 @@ def _local_client(path):
     from qdrant_client import QdrantClient
 
     key = str(Path(path).resolve())
+    if not _LOCAL_CLIENTS:  # closed before the interpreter tears its modules down
+        atexit.register(_close_local_clients)
     if key not in _LOCAL_CLIENTS:
         _LOCAL_CLIENTS[key] = QdrantClient(path=key)
     return _LOCAL_CLIENTS[key]
+
+
+def _close_local_clients() -> None:
+    while _LOCAL_CLIENTS:
+        _LOCAL_CLIENTS.popitem()[1].close()
 
 
 STORES = {"exact": ExactStore, "faiss": FaissStore, "qdrant": QdrantStore}
