@@ -177,8 +177,11 @@ def main():
               "that fit max_length are used (TRL's RewardTrainer drops longer pairs; we "
               "truncate them, keeping the prompt's end).",
               target(f"speed vs {label}", ratio, 1.2 if method == "reward" else 1.0),
-              f"peak memory of a process that runs only this contender, ours / TRL: "
-              f"{table.peak_rss_mb[0] / table.peak_rss_mb[1]:.2f}"]
+              target(f"end to end (load, train, score) vs {label}",
+                     table.seconds[1] / table.seconds[0], 1.0),
+              target("peak memory of a process that runs only this contender, ours / TRL",
+                     table.peak_rss_mb[0] / table.peak_rss_mb[1], 1.0,
+                     higher_is_better=False)]
     write(f"preferences_{method}", table, checks, args,
           plot=bar_plot("pairs_per_s", "training pairs / s (median)"))
 
