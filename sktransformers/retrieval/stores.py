@@ -141,10 +141,12 @@ class FaissStore:
             best, top = _top_n(queries.astype(np.float32) @ self.vectors[kept].T, n)
             return best, np.where(top >= 0, kept[np.maximum(top, 0)], -1)
         faiss = require_faiss()
-        selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
-        params = (faiss.SearchParametersHNSW(efSearch=max(self.ef_search, n), sel=selector)
+        # a selector of every row costs a hash set of them per call: none when all count
+        where = {} if len(kept) == len(allowed) else {"sel": faiss.IDSelectorBatch(
+            kept.astype(np.int64))}
+        params = (faiss.SearchParametersHNSW(efSearch=max(self.ef_search, n), **where)
                   if self.kind == "hnsw" else
-                  faiss.SearchParametersIVF(nprobe=self.nprobe, sel=selector))
+                  faiss.SearchParametersIVF(nprobe=self.nprobe, **where))
         scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32),
                                          min(n, len(self.vectors)), params=params)
         return np.where(rows >= 0, scores, -np.inf), rows
