@@ -195,7 +195,7 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
                                    precision=self.precision, verbose=self.verbose).fit()
 
     def _embed_chunks(self, embedder, texts) -> np.ndarray:
-        """``_embed`` of many texts, shared among ``n_jobs`` joblib workers."""
+        """Unit vectors of ``texts``, shared among ``n_jobs`` joblib workers."""
         if self.n_jobs in (None, 1) or len(texts) < 2:
             return _unit_vectors(embedder, texts)
         from joblib import Parallel, delayed, effective_n_jobs
