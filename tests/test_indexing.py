@@ -144,6 +144,8 @@ def test_stores_find_what_exact_search_finds_and_forget_removed_rows(index, stor
     assert exact.search(queries).doc_id.tolist() == other.search(queries).doc_id.tolist()
     for idx in (exact, other):
         idx.remove(["a0", "c3"]).add(CORPUS.assign(doc_id=CORPUS.doc_id + "new"))
+        assert idx.vectors_ is idx.store_.vectors  # one matrix, grown and erased in place
+        assert not idx.vectors_[np.isin(idx.doc_ids_[idx.chunk_doc_], ["a0", "c3"])].any()
     found = other.search(queries, k=20)
     assert not {"a0", "c3"} & set(found.doc_id)
     assert found.doc_id.tolist() == exact.search(queries, k=20).doc_id.tolist()
@@ -216,6 +218,22 @@ def test_a_reranker_reorders_the_top_documents(index):
 
     idx = index(mode="bm25", reranker=PrefersCities(), k=2).fit(CORPUS)
     assert idx.search("the actor person city").doc_id.tolist()[0] == "c"
+    # past the reranked depth the first stage's order stands: k is always honoured
+    first = index(mode="bm25", k=4).fit(CORPUS).search("the actor person city")
+    deep = idx.set_params(n_rerank=2).search("the actor person city", k=4)
+    assert len(deep) == len(first) == 4
+    assert set(deep.doc_id[:2]) == set(first.doc_id[:2])
+    assert deep.doc_id[2:].tolist() == first.doc_id[2:].tolist()
+
+
+def test_evaluate_at_several_cuts_equals_one_cut_at_a_time(index):
+    idx = index(mode="hybrid", k=1).fit(BIG)
+    queries = pd.DataFrame({"query_id": ["1", "2"], "text": ["boring plot", "city place"]})
+    qrels = pd.DataFrame({"query_id": ["1", "1", "2"], "doc_id": ["b3", "b7", "c1"],
+                          "relevance": [1, 2, 1]})
+    both = idx.evaluate(queries, qrels, k=[1, 50])
+    assert both == {**idx.evaluate(queries, qrels), **idx.evaluate(queries, qrels, k=50)}
+    assert set(both) == {"ndcg@1", "recall@1", "mrr@1", "ndcg@50", "recall@50", "mrr@50"}
 
 
 def test_a_damaged_saved_index_is_refused(index, tmp_path):

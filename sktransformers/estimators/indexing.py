@@ -229,7 +229,9 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
             old.drop()
         lexical = (LexicalIndex(list(fitted["doc_texts_"]), self.stemmer)
                    if self.mode != "dense" else None)
-        return {"store_": store, "lexical_": lexical}
+        # one matrix of vectors: the store's, which ``add`` grows and ``remove`` erases
+        return {"store_": store, "lexical_": lexical,
+                "vectors_": None if store is None else store.vectors}
 
     @property
     def n_chunks_(self) -> int:
@@ -260,7 +262,7 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         if self.vectors_ is not None:
             vectors = self._embed_chunks(self.embedder_, [texts[d][s:e] for d, s, e in spans])
             self.store_.add(vectors)
-            self.vectors_ = np.vstack([self.vectors_, vectors])
+            self.vectors_ = self.store_.vectors
         if self.lexical_ is not None:
             self.lexical_.add(texts)
         spans[:, 0] += len(self.doc_ids_)
@@ -294,10 +296,8 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         gone = np.isin(self.doc_ids_, ids)
         self.doc_alive_ = self.doc_alive_ & ~gone
         self.doc_texts_ = np.where(gone, "", self.doc_texts_).astype(object)
-        if self.vectors_ is not None:
-            rows = np.flatnonzero(gone[self.chunk_doc_])
-            self.store_.remove(rows)
-            self.vectors_[rows] = 0.0
+        if self.vectors_ is not None:  # the store erases the rows of ``vectors_``
+            self.store_.remove(np.flatnonzero(gone[self.chunk_doc_]))
         self.documents_ = self.documents_[~self.documents_["doc_id"].isin(ids)].reset_index(
             drop=True)
         return self
@@ -368,11 +368,11 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
         reranked[top >= 0] = proba
         order = np.argsort(-reranked, axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1)
-        new_scores = np.full(scores.shape, -np.inf)
-        np.put_along_axis(new_scores, np.maximum(top, 0),
-                          np.where(top >= 0, np.take_along_axis(reranked, order, axis=1),
-                                   -np.inf), axis=1)
-        return top, new_scores
+        new_scores, found = scores.copy(), top >= 0
+        new_scores[np.nonzero(found)[0], top[found]] = np.take_along_axis(
+            reranked, order, axis=1)[found]
+        # past the reranked depth, the first stage's order and scores stand
+        return np.concatenate([top, docs[:, depth:]], axis=1), new_scores
 
     def _results(self, ids, queries, docs, chunks, scores) -> pd.DataFrame:
         meta = self.documents_.set_index("doc_id")
@@ -441,21 +441,25 @@ class DocumentIndex(TextInputMixin, BaseEstimator):
             Queries: ``query_id`` and ``text``.
         y : DataFrame
             Judgements: ``query_id``, ``doc_id``, ``relevance``.
-        k : int, optional
-            The cut-off; defaults to the ``k`` parameter.
+        k : int or list of int, optional
+            The cut-off, or several (one search to the deepest, the metrics at each);
+            defaults to the ``k`` parameter.
 
         Returns
         -------
         metrics : dict
+            ``{"ndcg@10": ..., "recall@10": ..., "mrr@10": ...}``, for every cut.
         """
-        k = self.k if k is None else k
+        cuts = [self.k if k is None else k] if k is None or np.isscalar(k) else list(k)
         qrels = _check_qrels(y, X)
         known = set(self.documents_["doc_id"])
         unknown = sorted(set(qrels["doc_id"]) - known)
         if unknown:
             raise ValueError(f"qrels name documents that are not indexed: {unknown[:5]}; "
                              "index the whole corpus the judgements refer to.")
-        return ranking_metrics(self.search(X, k), qrels, k)
+        found = self.search(X, max(cuts))
+        return {name: value for cut in cuts
+                for name, value in ranking_metrics(found, qrels, cut).items()}
 
     # ------------------------------------------------------------ persistence
     def __getstate__(self):
