@@ -306,3 +306,19 @@ def test_local_qdrant_folders_are_closed_before_the_interpreter_exits(tmp_path,
     assert registered.count(stores._close_local_clients) == 1
     stores._close_local_clients()
     assert client._client.closed and not stores._LOCAL_CLIENTS
+
+
+def test_exact_search_in_query_blocks_equals_one_product(monkeypatch):
+    from sktransformers.retrieval import stores
+
+    rng = np.random.default_rng(0)
+    vectors, queries = rng.normal(size=(50, 8)), rng.normal(size=(7, 8))
+    allowed = np.arange(50) % 5 != 0
+    store = stores.make_store("exact", vectors)
+    whole = store.search(queries, 4, allowed)
+    monkeypatch.setattr(stores, "EXACT_BLOCK_SCORES", 100)  # two queries per block
+    blocked = store.search(queries, 4, allowed)
+    np.testing.assert_allclose(blocked[0], whole[0], rtol=1e-6)  # BLAS blocks round apart
+    np.testing.assert_array_equal(blocked[1], whole[1])
+    expected = np.argsort(-np.where(allowed, queries @ vectors.T, -np.inf), axis=1)[:, :4]
+    np.testing.assert_array_equal(blocked[1], expected)

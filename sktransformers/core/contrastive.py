@@ -74,3 +74,59 @@ class Contrastive:
 
     def stratify(self, targets):
         return None
+
+
+class InBatchRankingLoss(nn.Module):
+    """Per-pair loss: each relevant (query, document) pair's document ranked first.
+
+    The retrieval form of the contrastive objective (sentence-transformers'
+    ``MultipleNegativesRankingLoss``, Henderson et al. 2017): for every pair labelled
+    relevant, a softmax over ``scale * cos(query, d)`` for every document ``d`` of the
+    batch should pick its own document. The other pairs' documents, the hard negatives
+    of pairs labelled 0 included, are its negatives. The inputs are a siamese
+    encoder's pair features ``[u, v, |u - v|, u * v]``; pairs labelled 0 lose nothing
+    themselves, and the mean over the batch is the mean over its relevant pairs.
+
+    Parameters
+    ----------
+    scale : float, default=20.0
+        Inverse temperature of the softmax (sentence-transformers' default).
+    """
+
+    def __init__(self, scale: float = 20.0):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        width = features.shape[1] // 4
+        query = nn.functional.normalize(features[:, :width].float(), dim=-1)
+        document = nn.functional.normalize(features[:, width:2 * width].float(), dim=-1)
+        logits = self.scale * query @ document.T
+        own = torch.arange(len(features), device=features.device)
+        losses = nn.functional.cross_entropy(logits, own, reduction="none")
+        relevant = (targets == 1).float()
+        return losses * relevant * len(relevant) / relevant.sum().clamp(min=1)
+
+
+class InBatchRanking:
+    """The ranking objective as a task of the training core (text pairs, labels 0/1).
+
+    The module trained is a siamese encoder (its outputs are pair features); the
+    targets are the classification task's encoded labels, 1 for relevant.
+
+    Parameters
+    ----------
+    scale : float, default=20.0
+        See :class:`InBatchRankingLoss`.
+    """
+
+    kind = "contrastive"
+
+    def __init__(self, scale: float = 20.0):
+        self.scale = scale
+
+    def criterion(self) -> nn.Module:
+        return InBatchRankingLoss(self.scale)
+
+    def stratify(self, targets):
+        return None

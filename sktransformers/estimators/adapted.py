@@ -97,7 +97,7 @@ class AdaptedModel(BaseTransformerModel):
             config.lr = adaptation.default_lr
         config.head_lr = max(config.lr, HEAD_LR_FLOOR)
         history = self._train(module, train_data, valid_data, config, task, tokenizer)
-        if siamese and self.head_init == "probe":  # the probe again, on the tuned pair vectors
+        if siamese and getattr(self, "head_init", None) == "probe":  # again, on tuned vectors
             set_head(module.head, probe(self._embedder(module.encoder, tokenizer, encodings,
                                                        device, dtype)))
         trained = trainable_state(module)

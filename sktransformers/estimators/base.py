@@ -159,9 +159,9 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         self._validate_params()
         self._check_device()
         texts = check_texts(X)
-        self._check_fit_input(texts)
         task = self._task(y)
         targets = task.encode(y, len(texts))
+        self._check_fit_input(texts, task)
         weights = check_sample_weight(sample_weight, len(texts))
         class_weights = task.sample_weight(getattr(self, "class_weight", None))
         if class_weights is not None:
@@ -181,8 +181,9 @@ class BaseTransformerModel(TextInputMixin, BaseEstimator):
         vars(self).update(fitted)
         return self
 
-    def _check_fit_input(self, texts) -> None:
-        """Refuse input this estimator cannot fit, before the previous fit is released."""
+    def _check_fit_input(self, texts, task) -> None:
+        """Refuse input this estimator cannot fit, before the previous fit is released
+        (``task`` has seen the targets)."""
 
     def _release(self) -> None:
         """Drop every fitted attribute (and free its memory) before a new fit trains."""

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 
 from ..backbones.inference import run_module
 from ..backbones.text import Collator
-from ..core.contrastive import Contrastive
+from ..core.contrastive import Contrastive, InBatchRanking
 from ..core.training import train
 from .adapted import AdaptedModel, doc, set_head
 from .base import (
@@ -27,6 +27,14 @@ _CONTRASTIVE_DOC = """
     step and meets every other text of its batch (SetFit encodes both texts of
     every pair it draws). Made for few labels (8 to 64 texts per class): see the
     "Few labels" page of the user guide for when it beats the other methods.
+
+    On text pairs (a query and a document; ``y`` 1 where the document is relevant,
+    0 where not) the encoder is a siamese bi-encoder trained to rank: each relevant
+    pair's document must score above every other document of the batch (in-batch
+    negatives, sentence-transformers' ``MultipleNegativesRankingLoss``; pairs
+    labelled 0 lend their documents as hard negatives). ``embed`` then gives the
+    tuned vectors, which is what ``DocumentIndex(FrozenEstimator(clf))`` searches
+    with; the head is a logistic regression on the pair features.
 
     Parameters
     ----------
@@ -145,8 +153,8 @@ class ContrastiveClassifier(TransformerClassifierMixin, AdaptedModel):
                   .replace("{full_lr}", "5e-5") + "\n" + _RUNTIME_DOC)
 
     _parameter_constraints = _CONSTRAINTS
-    #: single texts only (text pairs are refused in ``fit``)
-    pair_encoding = "cross"
+    #: text pairs train a siamese encoder (in-batch ranking)
+    pair_encoding = "bi"
 
     def __init__(self, model=None, *, adaptation="full", pooling="mean", max_length=None,
                  long_text="truncate", stride=32, chunk_pooling="mean", batch_size=16,
@@ -156,12 +164,11 @@ class ContrastiveClassifier(TransformerClassifierMixin, AdaptedModel):
                  verbose=1, checkpoint_dir=None):
         store_params(self, locals())
 
-    def _check_fit_input(self, texts):
-        if self._is_pairs(texts):
+    def _check_fit_input(self, texts, task):
+        if self._is_pairs(texts) and (task.kind != "classification" or task.n_outputs != 2):
             raise ValueError(
-                "ContrastiveClassifier takes single texts; for text pairs (two columns) use "
-                "FullFinetuneClassifier, LoRAClassifier, ...: on a sentence encoder they "
-                "train pairs as a siamese bi-encoder by default (pair_encoding='auto').")
+                "ContrastiveClassifier on text pairs learns to rank: y must have two "
+                "classes, the greater one (e.g. 1, or True) marking the relevant pairs.")
 
     def _initial_head(self, *args, **kwargs):
         """No probe on the frozen encoder: the head is fitted after the contrastive phase."""
@@ -176,11 +183,18 @@ class ContrastiveClassifier(TransformerClassifierMixin, AdaptedModel):
                 "'prompt' or 'prefix' (or use HeadFinetuneClassifier).")
         config.head_lr = None  # the head is fitted after training, not trained
         history = train(module.encoder, train_data, valid_data, config,
-                        Contrastive(task.kind == "multilabel"), collate_fn=Collator(tokenizer))
+                        self._objective(module, task), collate_fn=Collator(tokenizer))
         features = run_module(module.encoder, tokenizer, train_data.encodings,
                               batch_size=self.batch_size, device=config.device,
                               dtype=config.dtype, verbose=self.verbose, desc="embedding")
         set_head(module.head, probe_head(task, features, train_data.y,
                                          train_data.sample_weight, self.class_weight))
         return history
+
+    @staticmethod
+    def _objective(module, task):
+        """Texts: alike classes drawn together; pairs (a siamese encoder): ranking."""
+        if module.encoder.chunk_pooling != "pair":
+            return Contrastive(task.kind == "multilabel")
+        return InBatchRanking()
 
