@@ -36,7 +36,15 @@ SCRIPTS = [
     ["bench_ape.py", "--n-instructions", "2"],
     ["bench_dropout.py", "--repeats", "1"],
     ["bench_pairs.py", "--sets", "stsb", "--methods", "frozen features", "head", "lora"],
+    ["bench_retrieval.py"],
+    ["bench_vector_stores.py", "--stores", "exact", "faiss-ivf"],
+    ["bench_rag.py"],
 ]
+
+
+def test_every_benchmark_script_is_smoke_tested():
+    listed = {script[0] for script in SCRIPTS}
+    assert listed == {p.name for p in BENCHMARKS.glob("bench_*.py")}
 
 
 @pytest.mark.slow
