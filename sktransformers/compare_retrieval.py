@@ -165,7 +165,7 @@ def compare_retrieval(corpus, queries, qrels, *, train_queries=None, train_qrels
             pairs, labels = training_pairs(corpus, train_queries, train_qrels,
                                            n_negatives=n_negatives, random_state=random_state)
         index = make_index(mode, pairs, labels, model=model, k=k, device=device,
-                       random_state=random_state, verbose=verbose).fit(corpus)
+                           random_state=random_state, verbose=verbose).fit(corpus)
         build_s = time.perf_counter() - start
         scores = index.evaluate(queries, qrels, k=[k, 100])
         p50, p99 = _latencies(index, queries.text, n_latency)
