@@ -35,10 +35,14 @@ import numpy as np
 import pandas as pd
 from _harness import SHARED, parse_args, target, write
 
-from sktransformers import DocumentIndex, EmbeddingCache, embedding_cache
-from sktransformers.backbones.cache import using
+from sktransformers import DocumentIndex, embedding_cache
 from sktransformers.backbones.packaged import default_encoder_path
-from sktransformers.compare_retrieval import TRAINED, make_index, training_pairs
+from sktransformers.compare_retrieval import (
+    TRAINED,
+    make_index,
+    search_latencies,
+    training_pairs,
+)
 from sktransformers.retrieval.metrics import ranking_metrics
 
 
@@ -64,26 +68,14 @@ def run_frame(query_ids, doc_ids):
                          "doc_id": [d for row in doc_ids for d in row]})
 
 
-def latencies(search, queries, n=50):
-    """Single-query p50 and p99 in ms; ours embeds each query afresh (an empty embedding
-    cache: the scoring pass before has cached every test query)."""
-    times = []
-    with using(EmbeddingCache()):
-        for text in queries[:n]:
-            start = time.perf_counter()
-            search(text)
-            times.append(time.perf_counter() - start)
-    return 1000 * np.percentile(times, 50), 1000 * np.percentile(times, 99)
-
-
 def ours(mode, corpus, queries, qrels, training=None):
     """The rows of one DocumentIndex set-up (two for ``finetuned``: its dense half too)."""
     if mode != "reranked":
         embedding_cache.clear()  # every mode embeds its chunks afresh: build times compare
     start = time.perf_counter()
     if mode in TRAINED:
-        index = make_index(mode, *training, model=None, k=100, device="cpu", random_state=0,
-                       verbose=0).fit(corpus)
+        index = make_index(mode, *training, model=None, k=100, device="cpu",
+                           random_state=0, verbose=0).fit(corpus)
     else:
         precision = "int8" if mode == "dense int8" else "auto"
         index = DocumentIndex(mode=mode.split()[0], k=100, precision=precision).fit(corpus)
@@ -99,7 +91,7 @@ def ours(mode, corpus, queries, qrels, training=None):
 def _row(name, index, build, corpus, queries, qrels) -> dict:
     found = index.search(queries)
     metrics = {**ranking_metrics(found, qrels, 10), **ranking_metrics(found, qrels, 100)}
-    p50, p99 = latencies(lambda q: index.search(q), list(queries.text))
+    p50, p99 = search_latencies(lambda q: index.search(q), list(queries.text))
     size = 0 if index.vectors_ is None else index.vectors_.nbytes
     return {"contender": name, **metrics, "build_s": build,
             "units": index.n_chunks_ if index.mode != "bm25" else len(corpus),
@@ -124,7 +116,7 @@ def bm25s_alone(corpus, queries, qrels):
     rows = search(list(queries.text))
     ids = corpus.doc_id.to_numpy()
     found = run_frame(queries.query_id.to_numpy(), [ids[r] for r in rows])
-    p50, p99 = latencies(lambda q: search([q]), list(queries.text))
+    p50, p99 = search_latencies(lambda q: search([q]), list(queries.text))
     return {"contender": "bm25s (anchor)", **ranking_metrics(found, qrels, 10),
             **ranking_metrics(found, qrels, 100), "build_s": build, "units": len(corpus),
             "p50_ms": p50, "p99_ms": p99, "vectors_mb": 0.0}
@@ -149,7 +141,7 @@ def st_faiss(corpus, queries, qrels, batch_size):
     rows = search(list(queries.text))
     ids = corpus.doc_id.to_numpy()
     found = run_frame(queries.query_id.to_numpy(), [ids[r] for r in rows])
-    p50, p99 = latencies(lambda q: search([q]), list(queries.text))
+    p50, p99 = search_latencies(lambda q: search([q]), list(queries.text))
     return {"contender": "sentence-transformers + FAISS (anchor)",
             **ranking_metrics(found, qrels, 10), **ranking_metrics(found, qrels, 100),
             "build_s": build, "units": len(corpus), "p50_ms": p50, "p99_ms": p99,

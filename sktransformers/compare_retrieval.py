@@ -101,14 +101,14 @@ def make_index(mode, pairs, labels, *, model, k, device, random_state, verbose):
     return DocumentIndex(FrozenEstimator(encoder), mode="hybrid", **common)
 
 
-def _latencies(index, texts, n):
-    """p50 and p99 ms of single-query searches, each query embedded afresh (an empty
-    embedding cache: the scoring pass has cached every test query)."""
+def search_latencies(search, texts, n=50):
+    """p50 and p99 ms of ``search(text)`` over the first ``n`` texts, each query embedded
+    afresh (an empty embedding cache: a scoring pass before may have cached them all)."""
     times = []
     with using(EmbeddingCache()):
         for text in list(texts)[:n]:
             start = time.perf_counter()
-            index.search(text)
+            search(text)
             times.append(time.perf_counter() - start)
     return 1000 * np.percentile(times, 50), 1000 * np.percentile(times, 99)
 
@@ -168,7 +168,7 @@ def compare_retrieval(corpus, queries, qrels, *, train_queries=None, train_qrels
                            random_state=random_state, verbose=verbose).fit(corpus)
         build_s = time.perf_counter() - start
         scores = index.evaluate(queries, qrels, k=[k, 100])
-        p50, p99 = _latencies(index, queries.text, n_latency)
+        p50, p99 = search_latencies(index.search, queries.text, n_latency)
         vectors = getattr(index, "vectors_", None)
         rows.append({"mode": mode, f"ndcg@{k}": scores[f"ndcg@{k}"],
                      "recall@100": scores["recall@100"],
