@@ -34,9 +34,9 @@ RUNS = RESULTS / "few_labels_runs.csv"
 #: The commands that filled the committed runs (a run already stored is skipped).
 FILLED_BY = [
     "python benchmarks/bench_few_labels.py --shots 8 --seeds 5",
-    "python benchmarks/bench_few_labels.py --sets sst2 trec --shots 32 --seeds 3 "
+    "python benchmarks/bench_few_labels.py --sets sst2 trec --shots 32 --seeds 5 "
     "--contenders 'setfit (README)' 'ours, full' frozen",
-    "python benchmarks/bench_few_labels.py --sets sst2 --shots 64 --seeds 3 "
+    "python benchmarks/bench_few_labels.py --sets sst2 --shots 64 --seeds 5 "
     "--contenders 'setfit (README)' 'ours, full' frozen",
 ]
 SETS = ("sst2", "trec", "sms_spam", "tweets")

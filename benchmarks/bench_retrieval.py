@@ -38,7 +38,9 @@ from _harness import SHARED, parse_args, target, write
 from sktransformers import DocumentIndex, embedding_cache
 from sktransformers.backbones.packaged import default_encoder_path
 from sktransformers.compare_retrieval import (
+    RANKING,
     TRAINED,
+    TRAINING,
     make_index,
     search_latencies,
     training_pairs,
@@ -216,8 +218,10 @@ def main():
         "whole documents; hybrid fuses the two document rankings by reciprocal rank "
         "(weight 0.5, k=60).",
         "reranked and finetuned learn from the 809 judged training claims: each judged "
-        "abstract and 3 BM25 hard negatives per claim (3,346 pairs), 128 tokens, 3 epochs "
-        "(cross-encoder: batches of 8; bi-encoder: 32, in-batch negatives). Their build "
+        f"abstract and 3 BM25 hard negatives per claim ({len(training[0]):,} pairs), "
+        f"{RANKING['max_length']} tokens, {RANKING['max_epochs']} epochs (cross-encoder: "
+        f"batches of {TRAINING['batch_size']}; bi-encoder: {RANKING['batch_size']}, "
+        "in-batch negatives). Their build "
         "time includes training; reranked reuses hybrid's chunk vectors (not re-embedded).",
         target("hybrid nDCG@10", by.loc["DocumentIndex hybrid", "ndcg@10"], 0.70),
         target("reranked nDCG@10", by.loc["DocumentIndex reranked", "ndcg@10"], 0.72),

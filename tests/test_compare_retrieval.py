@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 
 from sktransformers.__main__ import main
-from sktransformers.compare_retrieval import compare_retrieval, training_pairs
+from sktransformers.compare_retrieval import compare_retrieval, search_latencies, training_pairs
 from sktransformers.datasets import QUESTIONS, load_retrieval_demo
 
 CORPUS = pd.DataFrame({
@@ -60,6 +62,20 @@ def test_every_mode_is_built_and_scored_on_the_same_queries(tiny_bert, capsys):
     assert bm25["vectors_mb"] == 0.0 and results.vectors_mb.iloc[1] > 0
     assert (results.build_s > 0).all() and (results.p99_ms >= results.p50_ms).all()
     assert results["recall@100"].eq(1.0).all()  # five documents: all are retrieved
+
+
+def test_latency_timing_stops_at_its_budget_after_five_queries():
+    calls = []
+
+    def slow_search(text):
+        calls.append(text)
+        time.sleep(0.01)
+
+    search_latencies(slow_search, [f"q{i}" for i in range(40)], n=30, budget_s=0.02)
+    assert len(calls) == 5  # the budget is spent after 2, but 5 are always timed
+    calls.clear()
+    search_latencies(slow_search, [f"q{i}" for i in range(40)], n=30)
+    assert len(calls) == 30
 
 
 def test_trained_modes_need_training_queries_and_unknown_modes_are_named(tiny_bert):

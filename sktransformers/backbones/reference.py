@@ -131,9 +131,10 @@ def _hub_folder(name: str):
 def reference_for(model, path: str, packaged: str) -> BaseReference:
     """The reference of ``model`` (the estimator's parameter), loaded from ``path``.
 
-    ``packaged`` names the packaged default that ``model=None`` stands for.
+    ``packaged`` names the packaged default that ``model=None`` (or ``model=packaged``)
+    stands for.
     """
-    if model is None:
+    if model is None or model == packaged:
         return BaseReference("packaged", packaged, fingerprint(_packaged_source(packaged)))
     local = Path(path)
     if local.is_dir():

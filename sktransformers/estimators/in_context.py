@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..backbones.causal_lm import load_causal_lm, score_labels
 from ..backbones.loading import load_tokenizer
-from ..backbones.packaged import DEFAULT_LM, default_lm_path
+from ..backbones.packaged import DEFAULT_LM, lm_path
 from ..backbones.reference import reference_for
 from ..backbones.text import encode
 from ..core.device import seed_everything
@@ -211,7 +211,7 @@ class InContextClassifier(TextInputMixin, ClassifierMixin, BaseEstimator):
             )
         self.settings_ = {name: getattr(self, name) for name in _PROMPT_SETTINGS}
         self.settings_["calibrate"] = self._calibration()
-        path = default_lm_path(self.verbose) if self.model is None else str(self.model)
+        path = lm_path(self.model, self.verbose)
         self.base_ = reference_for(self.model, path, DEFAULT_LM)
         self._restore(path)
         model = load_causal_lm(path, self._device_dtype()[0])

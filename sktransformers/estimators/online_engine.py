@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..backbones.causal_lm import load_policy
 from ..backbones.loading import load_tokenizer
-from ..backbones.packaged import DEFAULT_LM, default_lm_path
+from ..backbones.packaged import DEFAULT_LM, lm_path
 from ..backbones.reference import reference_for
 from ..backbones.rollout import (
     OnlinePolicyModule,
@@ -76,7 +76,7 @@ class OnlineTuner(GenerationMixin, BaseTransformerModel):
         reward = self._reward_function()
         algorithm = self._algorithm()
         self._release()
-        path = default_lm_path(self.verbose) if self.model is None else str(self.model)
+        path = lm_path(self.model, self.verbose)
         tokenizer = load_tokenizer(path)
         device, dtype = self._device_dtype()
         seed_everything(self.random_state)

@@ -15,7 +15,7 @@ from ..adaptation import make_adaptation
 from ..backbones.causal_lm import load_causal_lm, load_policy
 from ..backbones.inference import run_module
 from ..backbones.loading import load_tokenizer
-from ..backbones.packaged import DEFAULT_LM, default_lm_path
+from ..backbones.packaged import DEFAULT_LM, lm_path
 from ..backbones.policy import PolicyCollator, PolicyModule, generate, tokenize_pairs
 from ..backbones.reference import reference_for
 from ..backbones.text import LengthGroupedLoader, TextDataset
@@ -212,7 +212,7 @@ class DPOTuner(GenerationMixin, BaseTransformerModel):
         prefs = check_preferences(X)
         adaptation = self._adaptation()
         self._release()
-        path = default_lm_path(self.verbose) if self.model is None else str(self.model)
+        path = lm_path(self.model, self.verbose)
         tokenizer = load_tokenizer(path)
         seed_everything(self.random_state)
         device, dtype = self._device_dtype()

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..backbones.causal_lm import load_causal_lm
 from ..backbones.loading import load_tokenizer
-from ..backbones.packaged import DEFAULT_LM, default_lm_path
+from ..backbones.packaged import DEFAULT_LM, lm_path
 from ..backbones.policy import generate
 from ..backbones.reference import reference_for
 from ..core.validation import check_texts
@@ -111,7 +111,7 @@ class RetrievalAugmentedGenerator(TextInputMixin, BaseEstimator):
             index = self.index
         else:
             index = (DocumentIndex() if self.index is None else clone(self.index)).fit(X)
-        path = default_lm_path(self.verbose) if self.model is None else str(self.model)
+        path = lm_path(self.model, self.verbose)
         vars(self).update(index_=index, tokenizer_=load_tokenizer(path), model_path_=path,
                           base_=reference_for(self.model, path, DEFAULT_LM))
         return self
