@@ -153,8 +153,12 @@ def result_path(name: str, args) -> Path:
 
 
 def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None,
-          runs: str | None = None) -> None:
-    """Print and save ``results/<name>.md`` and ``.csv`` (and ``.png`` via ``plot``)."""
+          runs: str | None = None, reproduce: list[str] | None = None) -> None:
+    """Print and save ``results/<name>.md`` and ``.csv`` (and ``.png`` via ``plot``).
+
+    ``reproduce``: the commands that made the table, where it gathers several runs
+    (default: this process's command line).
+    """
     name = result_path(name, args).stem
     caps = isa_caps()
     if args.smoke:
@@ -172,7 +176,7 @@ def write(name: str, table: pd.DataFrame, checks: list[str], args, plot=None,
         f"torch {torch.__version__}. "
         + (runs or f"Medians of {args.repeats} alternating runs."),
         "",
-        f"Reproduce: `{command}`",
+        "Reproduce: " + "; then ".join(f"`{c}`" for c in (reproduce or [command])),
         "",
         _markdown(table),
         "",

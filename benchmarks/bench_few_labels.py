@@ -208,10 +208,10 @@ def main():
     table = summary(runs)
     notes = [f"Runs stored in {Path(RUNS).name}: {len(runs)}; test sets of at most "
              f"{N_TEST} texts; accuracy mean and sd over seeds, fit time the median.",
-             "Stored runs come from: " + "; ".join(f"`{c}`" for c in FILLED_BY),
              *checks(table)]
-    write("few_labels", table, notes, args, plot=plot,
-          runs="Every (contender, set, K, seed) once; seeds share their training draw.")
+    write("few_labels", table, notes, args, plot=plot, reproduce=FILLED_BY,
+          runs="Every (contender, set, K, seed) once (a run already stored is skipped); "
+               "seeds share their training draw.")
 
 
 if __name__ == "__main__":
