@@ -95,14 +95,15 @@ def _predict(model, tokenizer, texts, batch_size, max_length, device):
 
 #: The Trainer at its best on a CPU, beside its defaults: batches of similar lengths
 #: (less padding), the fused AdamW kernel, and PyTorch's fused attention (SDPA, also
-#: the default of transformers 5). ``torch.compile`` is not among them (not measured).
+#: the default of transformers 5). ``torch.compile`` is not among them: on 2 CPU cores
+#: it made the tuned Trainer slower (``bench_training.py --with-compiled`` measures it).
 TUNED_TRAINER = {"train_sampling_strategy": "group_by_length", "optim": "adamw_torch_fused"}
 
 
 def trainer_finetune(path, X, y, X_test, *, epochs, batch_size, max_length, lr, seed,
-                     lora_r=None, device="cpu", tuned=False):
+                     lora_r=None, device="cpu", tuned=False, compiled=False):
     """Fine-tune with ``transformers.Trainer`` (optionally PEFT LoRA); ``tuned`` adds
-    :data:`TUNED_TRAINER` to its arguments.
+    :data:`TUNED_TRAINER` to its arguments, ``compiled`` its ``torch_compile=True``.
 
     Returns (train seconds, test predictions).
     """
@@ -123,6 +124,7 @@ def trainer_finetune(path, X, y, X_test, *, epochs, batch_size, max_length, lr, 
             max_grad_norm=1.0, lr_scheduler_type="constant", warmup_steps=0, seed=seed,
             save_strategy="no", logging_strategy="no", report_to=[],
             disable_tqdm=True, use_cpu=device == "cpu", **(TUNED_TRAINER if tuned else {}),
+            torch_compile=compiled,
         )
         trainer = Trainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer),
                           train_dataset=_encodings(tokenizer, X, max_length, y))
@@ -171,6 +173,28 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+def layer_gemm_gflops(rows: int, hidden: int, intermediate: int, repeats: int = 30) -> float:
+    """fp32 GFLOP/s of one transformer layer's weight products at ``rows`` tokens per
+    batch, forward and backward (``x @ W``, ``dy @ W.T``, ``x.T @ dy`` for the four
+    attention projections and the two feed-forward ones): the matrix-product speed that
+    training on these shapes could reach if nothing else took time."""
+    flops = seconds = 0.0
+    for k, n, count in ((hidden, hidden, 4), (hidden, intermediate, 1),
+                        (intermediate, hidden, 1)):
+        for a, b in ((torch.randn(rows, k), torch.randn(k, n)),
+                     (torch.randn(rows, n), torch.randn(k, n).t()),
+                     (torch.randn(rows, k).t(), torch.randn(rows, n))):
+            a @ b  # warm-up
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                a @ b
+                times.append(time.perf_counter() - start)
+            flops += count * 2 * a.shape[0] * a.shape[1] * b.shape[1]
+            seconds += count * float(np.median(times))
+    return flops / seconds / 1e9
 
 
 def n_tokens(path, texts, max_length) -> int:

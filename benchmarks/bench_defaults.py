@@ -11,6 +11,7 @@ prefixes train without the backbone's dropout.
 
     python benchmarks/bench_defaults.py            # about 40 minutes on 2 CPU cores
     python benchmarks/bench_defaults.py --smoke    # a few seconds (CI)
+    python benchmarks/bench_defaults.py --variants defaults   # today's defaults only (half)
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ TRAINABLE = {
 #: What 0.2 used beyond the two new parameters (prompt/prefix: 5 epochs, and the
 #: soft prompt's outputs counted in the mean; the dropout change is not a parameter).
 OLD_EXTRA = {"prompt": {"max_epochs": 5}, "prefix": {"max_epochs": 5}}
+VARIANTS = ("defaults", "0.2 defaults")
 
 
 def datasets(n_train: int, smoke: bool):
@@ -66,26 +68,30 @@ def datasets(n_train: int, smoke: bool):
             te.label.to_numpy()
 
 
-def contenders(smoke: bool):
-    """(method, variant, factory) for every row of the table."""
+def contenders(smoke: bool, variants=VARIANTS):
+    """(method, variant, factory) for every row of the table, of the given variants."""
     budget = {"max_epochs": 1} if smoke else {}
-    yield "feature", "baseline", lambda: TransformerFeatureClassifier(verbose=0)
+    rows = [("feature", "baseline", lambda: TransformerFeatureClassifier(verbose=0))]
     for name, cls in TRAINABLE.items():
-        yield name, "defaults", lambda cls=cls: cls(random_state=0, verbose=0, **budget)
+        rows.append((name, "defaults",
+                     lambda cls=cls: cls(random_state=0, verbose=0, **budget)))
         old = {**_OLD, **OLD_EXTRA.get(name, {}), **budget}
-        yield name, "0.2 defaults", lambda cls=cls, old=old: cls(random_state=0, verbose=0,
-                                                                   **old)
-    yield "incontext", "defaults", lambda: InContextClassifier(random_state=0)
-    yield "incontext", "0.2 defaults", lambda: InContextClassifier(
-        template="Text: {text}\nLabel: {label}", calibrate=False, random_state=0)
+        rows.append((name, "0.2 defaults",
+                     lambda cls=cls, old=old: cls(random_state=0, verbose=0, **old)))
+    rows.append(("incontext", "defaults", lambda: InContextClassifier(random_state=0)))
+    rows.append(("incontext", "0.2 defaults", lambda: InContextClassifier(
+        template="Text: {text}\nLabel: {label}", calibrate=False, random_state=0)))
+    return [row for row in rows if row[1] == "baseline" or row[1] in variants]
 
 
 def main():
-    args = parse_args(__doc__.splitlines()[0], n_train=1000)
+    args = parse_args(__doc__.splitlines()[0], n_train=1000, extra=lambda p: p.add_argument(
+        "--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+        help="which rows beside frozen features: today's defaults, 0.2's, or both"))
     rows = []
     for data, X_train, y_train, X_test, y_test in datasets(args.n_train, args.smoke):
         majority = float(np.mean(y_test == pd.Series(y_train).mode()[0]))
-        for method, variant, make in contenders(args.smoke):
+        for method, variant, make in contenders(args.smoke, args.variants):
             if args.smoke and method == "incontext":
                 continue  # needs the packaged LM; its scoring has unit tests
             start = time.perf_counter()

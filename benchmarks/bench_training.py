@@ -9,7 +9,9 @@
 
 Training throughput is also reported as a fraction of this host's measured fp32
 matrix-product peak (tokens x 6 x non-embedding parameters / time for full
-fine-tuning; x 4 for LoRA, whose frozen weights get no gradient), target >= 65%.
+fine-tuning; x 4 for LoRA, whose frozen weights get no gradient), target >= 65%,
+beside the speed of one layer's weight products at the batches' own shapes.
+--with-compiled adds the tuned Trainer with ``torch_compile=True``.
 --method head: HeadFinetuneClassifier (10 epochs on cached features) vs the same
                head trained while re-running the frozen backbone every epoch
                (target: >= 5x faster).
@@ -23,6 +25,7 @@ from functools import partial
 import numpy as np
 from _baselines import (
     hand_loop_finetune,
+    layer_gemm_gflops,
     matmul_peak_gflops,
     n_tokens,
     non_embedding_params,
@@ -30,6 +33,7 @@ from _baselines import (
     trainer_finetune,
 )
 from _harness import alternate, backbone, bar_plot, parse_args, sst2, summarise, target, write
+from transformers import AutoConfig
 
 from sktransformers import (
     FullFinetuneClassifier,
@@ -53,8 +57,7 @@ SETUPS = {
 
 
 def main():
-    args = parse_args(__doc__, extra=lambda p: p.add_argument(
-        "--method", choices=sorted(SETUPS), required=True))
+    args = parse_args(__doc__, extra=_extra_args)
     method = args.method
     if args.epochs is None:
         args.epochs = 10 if method == "head" else 3
@@ -62,6 +65,10 @@ def main():
     classes, y = np.unique(train.label, return_inverse=True)
     y_test = np.searchsorted(classes, test.label)
     estimator, kwargs, lr, alternatives = SETUPS[method]
+    if args.with_compiled and method != "head":
+        tuned = list(alternatives)[-1]
+        alternatives = {**alternatives, f"{tuned} + torch.compile": partial(
+            alternatives[tuned], compiled=True)}
     common = {"epochs": args.epochs, "batch_size": args.batch_size,
               "max_length": args.max_length, "lr": lr, "seed": args.seed}
     n_seen = len(train) * args.epochs
@@ -108,8 +115,20 @@ def main():
                       f"median of 10); {tokens:,} training tokens")
         checks.append(target("our share of the matmul peak", table.share_of_matmul_peak.iloc[0],
                              0.65))
+        rows = round(args.batch_size * tokens / args.epochs / len(train))
+        config = AutoConfig.from_pretrained(backbone())
+        shaped = layer_gemm_gflops(rows, config.hidden_size, config.intermediate_size)
+        checks.append(f"one layer's weight products, forward and backward, at {rows} tokens "
+                      f"per batch (batch {args.batch_size} x the mean text): {shaped:.0f} "
+                      f"GFLOP/s, {shaped / peak:.2f}x the 2048x2048 figure")
     write(f"training_{method}", table, checks, args,
           plot=bar_plot("samples_per_s", "training samples / s (median)"))
+
+
+def _extra_args(parser):
+    parser.add_argument("--method", choices=sorted(SETUPS), required=True)
+    parser.add_argument("--with-compiled", action="store_true",
+                        help="also time the tuned Trainer with torch_compile=True")
 
 
 def _theirs(fn, X, y, X_test, y_test, n_seen, common):
