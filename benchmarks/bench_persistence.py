@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import torch
-from _harness import RESULTS, parse_args, sst2, target, write
+from _harness import parse_args, result_path, sst2, target, write
 from sklearn.base import clone
 
 from sktransformers import (
@@ -159,10 +159,11 @@ def main():
         f"5th fit: {growth:+.0f} MiB)",
     ]
     write("persistence_sizes", table, checks, args, plot=_size_plot)
-    if not args.smoke:
+    if not args.smoke:  # beside the sizes' table, suffixed as it is (_avx2, _gpu)
+        stem = result_path("persistence_refits", args).with_suffix("")
         pd.DataFrame({"fit": range(len(rss)), "rss_mib": rss}).to_csv(
-            RESULTS / "persistence_refits.csv", index=False)
-        _rss_plot(rss)
+            stem.with_suffix(".csv"), index=False)
+        _rss_plot(rss, stem.with_suffix(".png"))
 
 
 def _size_plot(ax, table):
@@ -176,7 +177,7 @@ def _size_plot(ax, table):
     ax.legend(fontsize=7)
 
 
-def _rss_plot(rss):
+def _rss_plot(rss, path):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 3.5))
@@ -188,7 +189,7 @@ def _rss_plot(rss):
     ax.set_title("memory over repeated fits")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(RESULTS / "persistence_refits.png", dpi=110)
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
