@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 #: plots without a table of their own, shown on the page of the benchmark that draws them
-EXTRA_PLOTS = {"persistence_sizes": ["persistence_refits"]}
+EXTRA_PLOTS = {"persistence_sizes": ["persistence_refits"],
+               "persistence_sizes_avx2": ["persistence_refits_avx2"]}
 
 
 #: the order of the example gallery
