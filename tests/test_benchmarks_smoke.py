@@ -39,6 +39,7 @@ SCRIPTS = [
     ["bench_retrieval.py"],
     ["bench_vector_stores.py", "--stores", "exact", "faiss-ivf"],
     ["bench_rag.py"],
+    ["bench_step_profile.py"],
 ]
 
 
