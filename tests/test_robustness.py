@@ -207,6 +207,28 @@ def test_early_stopping_snapshots_only_trainable_parameters(tiny_bert, binary_da
 
 
 # --------------------------------------------------------- memory and caches
+def test_cpu_training_returns_freed_memory_after_every_training_batch(tiny_bert, binary_data,
+                                                                       monkeypatch):
+    """malloc_trim runs once per training batch (not per validation batch) on a CPU."""
+    from sktransformers.core import callbacks as _callbacks
+
+    calls = []
+    monkeypatch.setattr(_callbacks, "_malloc_trim", lambda: calls.append)
+    X, y = binary_data
+    clf = make("lora", tiny_bert, max_epochs=2, batch_size=4, early_stopping=True,
+               validation_fraction=0.25, device="cpu").fit(X, y)
+    n_train = len(X) - round(0.25 * len(X))
+    assert len(clf.history_) == 2
+    assert calls == [0] * (2 * -(-n_train // 4)), (len(calls), n_train)
+
+
+def test_release_of_freed_memory_is_skipped_without_glibc(monkeypatch):
+    from sktransformers.core import callbacks as _callbacks
+
+    monkeypatch.setattr(_callbacks, "_malloc_trim", lambda: None)
+    _callbacks.ReleaseFreedMemory().on_batch_end(None, training=True)  # no error
+
+
 def _live_tensor_bytes() -> int:
     import torch
 

@@ -22,6 +22,7 @@ from transformers import PreTrainedModel
 
 from .callbacks import (
     BestTrainableEarlyStopping,
+    ReleaseFreedMemory,
     TrainableCheckpoint,
     remove_checkpoint,
     resume,
@@ -217,7 +218,9 @@ def make_net(module, config: TrainConfig, task, callbacks=(), *, collate_fn=None
         max_epochs=config.max_epochs,
         iterator_train__shuffle=True,
         train_split=None if valid_data is None else predefined_split(valid_data),
-        callbacks=list(callbacks),
+        # on a CPU, batches of varying length leave freed memory in malloc's heap
+        callbacks=[*callbacks, *([("release_memory", ReleaseFreedMemory())]
+                                 if config.device == "cpu" else [])],
         autocast_dtype=config.dtype,
         verbose=int(config.verbose >= 2),
         **placement,
