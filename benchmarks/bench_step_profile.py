@@ -112,10 +112,10 @@ def _plot(ax, table):
                 label=column.removesuffix("_share"))
         left += table[column].to_numpy()
     ax.set_xlabel("share of the step's operator time")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.25))
 
 
-_plot.figsize = (7, 3)
+_plot.figsize = (7, 3.4)
 
 
 if __name__ == "__main__":
