@@ -54,10 +54,11 @@ class ReleaseFreedMemory(Callback):
     Batches of varying length allocate activations of varying sizes; glibc's
     ``malloc`` keeps what they free in its heap, where later batches' larger blocks
     do not fit, so a CPU process's resident memory creeps up step after step.
-    ``malloc_trim(0)`` gives the free pages back. Measured on a LoRA reward model
-    (256 pairs of up to 128 tokens, capped to AVX2): peak RSS 1,845 -> 1,486 MB for
-    31.2 -> 31.5 s. Does nothing where the C library has no ``malloc_trim``
-    (macOS, Windows, musl).
+    ``malloc_trim(0)`` gives the free pages back, for about 1% of a step's time. In
+    the reward-model benchmark (LoRA, 256 pairs of up to 128 tokens, capped to AVX2;
+    ``benchmarks/results/preferences_reward_avx2.md``) the peak RSS fell from 1,775
+    to 1,540 MB. Does nothing where the C library has no ``malloc_trim`` (macOS,
+    Windows, musl).
     """
 
     def on_batch_end(self, net, training=False, **kwargs):
