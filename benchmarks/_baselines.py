@@ -162,17 +162,22 @@ def rerun_backbone_head(path, X, y, X_test, *, epochs, batch_size, max_length, l
     return seconds, _predict(model, tokenizer, X_test, batch_size, max_length, device)
 
 
-def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
-    """This host's fp32 matrix-product speed (GFLOP/s, median of ``repeats`` products of
-    two ``size`` x ``size`` matrices): the bound that training's FLOPs are set against."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b  # warm-up
+def _product_seconds(a, b, repeats: int) -> float:
+    """Median seconds of ``a @ b`` over ``repeats`` products, after one warm-up."""
+    a @ b
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
         times.append(time.perf_counter() - start)
-    return 2 * size**3 / float(np.median(times)) / 1e9
+    return float(np.median(times))
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """This host's fp32 matrix-product speed (GFLOP/s, median of ``repeats`` products of
+    two ``size`` x ``size`` matrices): the bound that training's FLOPs are set against."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / _product_seconds(a, b, repeats) / 1e9
 
 
 def layer_gemm_gflops(rows: int, hidden: int, intermediate: int, repeats: int = 30) -> float:
@@ -186,14 +191,8 @@ def layer_gemm_gflops(rows: int, hidden: int, intermediate: int, repeats: int = 
         for a, b in ((torch.randn(rows, k), torch.randn(k, n)),
                      (torch.randn(rows, n), torch.randn(k, n).t()),
                      (torch.randn(rows, k).t(), torch.randn(rows, n))):
-            a @ b  # warm-up
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                a @ b
-                times.append(time.perf_counter() - start)
             flops += count * 2 * a.shape[0] * a.shape[1] * b.shape[1]
-            seconds += count * float(np.median(times))
+            seconds += count * _product_seconds(a, b, repeats)
     return flops / seconds / 1e9
 
 
