@@ -40,6 +40,8 @@ FILLED_BY = [
     "--contenders 'setfit (README)' 'ours, full' frozen",
     "python benchmarks/bench_few_labels.py --sets sms_spam --shots 32 --seeds 5 "
     "--contenders 'setfit (README)' 'ours, full' frozen",
+    "python benchmarks/bench_few_labels.py --sets tweets --shots 32 --seeds 5 "
+    "--contenders 'setfit (README)' 'ours, full' frozen",
 ]
 SETS = ("sst2", "trec", "sms_spam", "tweets")
 N_TEST = 1000
