@@ -42,6 +42,8 @@ FILLED_BY = [
     "--contenders 'setfit (README)' 'ours, full' frozen",
     "python benchmarks/bench_few_labels.py --sets tweets --shots 32 --seeds 5 "
     "--contenders 'setfit (README)' 'ours, full' frozen",
+    "python benchmarks/bench_few_labels.py --sets trec --shots 64 --seeds 5 "
+    "--contenders 'setfit (README)' 'ours, full' frozen",
 ]
 SETS = ("sst2", "trec", "sms_spam", "tweets")
 N_TEST = 1000
