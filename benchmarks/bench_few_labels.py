@@ -44,6 +44,8 @@ FILLED_BY = [
     "--contenders 'setfit (README)' 'ours, full' frozen",
     "python benchmarks/bench_few_labels.py --sets trec --shots 64 --seeds 5 "
     "--contenders 'setfit (README)' 'ours, full' frozen",
+    "python benchmarks/bench_few_labels.py --sets sms_spam --shots 64 --seeds 5 "
+    "--contenders 'setfit (README)' 'ours, full' frozen",
 ]
 SETS = ("sst2", "trec", "sms_spam", "tweets")
 N_TEST = 1000
