@@ -40,6 +40,7 @@ SCRIPTS = [
     ["bench_vector_stores.py", "--stores", "exact", "faiss-ivf"],
     ["bench_rag.py"],
     ["bench_step_profile.py"],
+    ["bench_prompt_positions.py"],
 ]
 
 

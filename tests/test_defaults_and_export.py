@@ -109,7 +109,7 @@ def test_soft_prompt_pooling_reads_the_text_positions_only():
     torch.testing.assert_close(pool(hidden, mask, "last")[:, 0], torch.tensor([3.0, 9.0]))
 
 
-def test_a_model_saved_by_0_2_keeps_its_head_init_and_pooling(tiny_bert):
+def test_a_model_saved_by_0_2_keeps_its_head_init_pooling_and_positions(tiny_bert):
     """Parameters added later take the value that reproduces the old behaviour."""
     import pickle
 
@@ -121,12 +121,14 @@ def test_a_model_saved_by_0_2_keeps_its_head_init_and_pooling(tiny_bert):
     for name in ("head_init", "normalize"):
         del state[name]
     state["adaptation_"] = pickle.loads(pickle.dumps(state["adaptation_"]))
-    del vars(state["adaptation_"])["pool_virtual_tokens"]
+    for name in ("pool_virtual_tokens", "keep_text_positions"):
+        del vars(state["adaptation_"])[name]
     state["adaptation_"].__setstate__(dict(vars(state["adaptation_"])))
     old = type(est).__new__(type(est))
     old.__setstate__(state)
     assert old.head_init == "random" and old.normalize is False
     assert old.adaptation_.pool_virtual_tokens is True
+    assert old.adaptation_.keep_text_positions is False  # PEFT's forward, as it trained
 
 
 @pytest.mark.parametrize("name", ["lora", "head", "feature", "prompt"])

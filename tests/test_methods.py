@@ -158,3 +158,67 @@ def test_verbose_levels(tiny_bert, binary_data, capsys, monkeypatch):
     assert "train_loss" not in out.out and "batch/s" in out.err  # the bar renders to stderr
     make("full", tiny_bert, verbose=2).fit(*binary_data)
     assert "train_loss" in capsys.readouterr().out
+
+
+def _embedding_inputs(backbone, **inputs):
+    """The ids the position and segment embeddings of a BERT backbone were given."""
+    base = backbone.get_base_model().embeddings
+    seen = {}
+    hooks = [getattr(base, f"{kind}_embeddings").register_forward_hook(
+        lambda _m, args, _out, kind=kind: seen.__setitem__(kind, args[0]))
+        for kind in ("position", "token_type")]
+    try:
+        with torch.no_grad():
+            out = backbone(**inputs).last_hidden_state
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen, out
+
+
+def test_soft_prompts_keep_the_text_at_its_pretrained_positions(tiny_bert):
+    """The virtual tokens take position 0; a cross-encoded pair keeps its segment ids."""
+    tokenizer = load_tokenizer(tiny_bert)
+    batch = dict(tokenizer(["good film", "bad"], ["fun plot", "dull story line"],
+                           padding=True, return_tensors="pt"))
+    n, length = 3, batch["input_ids"].shape[1]
+    prompted = PromptTuning(n_virtual_tokens=n).prepare(load_backbone(tiny_bert), tiny_bert)
+    seen, _ = _embedding_inputs(prompted, **batch)
+    expected = torch.cat([torch.zeros(n, dtype=torch.long), torch.arange(length)])
+    torch.testing.assert_close(seen["position"], expected.expand(2, -1))
+    torch.testing.assert_close(seen["token_type"][:, n:], batch["token_type_ids"])
+    assert seen["token_type"][:, :n].eq(0).all() and batch["token_type_ids"].eq(1).any()
+
+    peft = PromptTuning(n_virtual_tokens=n, keep_text_positions=False).prepare(
+        load_backbone(tiny_bert), tiny_bert)
+    with pytest.warns(UserWarning, match="Token type ids are not supported"):
+        seen, _ = _embedding_inputs(peft, **batch)  # PEFT's forward: text moved right by n
+    torch.testing.assert_close(seen["position"], torch.arange(n + length).expand(1, -1))
+
+
+def test_text_positions_follow_the_backbones_numbering():
+    """BERT numbers from 0; RoBERTa from ``padding_idx + 1``, its padding at ``padding_idx``."""
+    from types import SimpleNamespace
+
+    from sktransformers.adaptation._prompt_model import text_position_ids
+
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    bert = SimpleNamespace(embeddings=SimpleNamespace())
+    roberta = SimpleNamespace(embeddings=SimpleNamespace(padding_idx=1))
+    torch.testing.assert_close(text_position_ids(bert, mask), torch.arange(3).expand(2, -1))
+    torch.testing.assert_close(text_position_ids(roberta, mask),
+                               torch.tensor([[2, 3, 1], [2, 3, 4]]))
+
+
+def test_soft_prompts_on_a_rotary_decoder_use_pefts_forward(tiny_llama):
+    """Rotary positions are relative: nothing to keep, PEFT's forward runs unchanged."""
+    tokenizer = load_tokenizer(tiny_llama)
+    batch = dict(tokenizer(["good film", "bad"], padding=True, return_tensors="pt"))
+    outputs = []
+    for keep in (True, False):
+        torch.manual_seed(0)
+        model = PromptTuning(n_virtual_tokens=3, keep_text_positions=keep).prepare(
+            load_backbone(tiny_llama), tiny_llama)
+        with torch.no_grad():
+            outputs.append(model(**batch).last_hidden_state)
+    torch.testing.assert_close(outputs[0], outputs[1])

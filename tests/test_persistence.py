@@ -88,14 +88,27 @@ def test_full_finetuning_saves_every_weight(tiny_bert, binary_data, tmp_path):
 
 @pytest.mark.parametrize("name", ["lora", "prompt"])
 def test_adapter_folder_loads_in_peft(name, tiny_bert, binary_data, tmp_path):
-    """The ``adapter/`` folder is a PEFT adapter: PeftModel gives our encoder's vectors."""
+    """The ``adapter/`` folder is a PEFT adapter: PeftModel gives our encoder's vectors.
+
+    Soft prompts write it only with PEFT's own forward (``keep_text_positions=False``).
+    """
     import torch
     from peft import PeftModel
     from transformers import AutoModel
 
+    from sktransformers import AdaptedClassifier
+    from sktransformers.adaptation import PromptTuning
     from sktransformers.backbones.modules import Encoder
 
-    est = make(name, tiny_bert).fit(*binary_data)
+    est = make(name, tiny_bert)
+    if name == "prompt":
+        assert not (make(name, tiny_bert).fit(*binary_data).save(tmp_path / "ours")
+                    / "adapter").exists()
+        params = est.get_params()
+        strategy = PromptTuning(params.pop("n_virtual_tokens"), params.pop("prompt_init_text"),
+                                keep_text_positions=False)
+        est = AdaptedClassifier(adaptation=strategy, **params)
+    est.fit(*binary_data)
     folder = est.save(tmp_path / "model")
     peft_model = PeftModel.from_pretrained(AutoModel.from_pretrained(tiny_bert),
                                            folder / "adapter").eval()

@@ -19,6 +19,11 @@ class PromptTuning(AdaptationBase):
     embeddings of tokens drawn from the vocabulary (Lester et al., 2021); else at
     random (PEFT's ``nn.Embedding`` initialisation).
 
+    On encoders with absolute position embeddings the text keeps the positions it
+    was pre-trained at (see :mod:`sktransformers.adaptation._prompt_model`): PEFT's
+    own forward moves it right by ``n_virtual_tokens``, which at 8 SST-2 sentences
+    per class put soft prompts 6 points below frozen features.
+
     Parameters
     ----------
     n_virtual_tokens : int, default=20
@@ -34,11 +39,15 @@ class PromptTuning(AdaptationBase):
         move every sentence vector away from the sentence encoder's, and on 1,000
         STS-B pairs prompt tuning then ended at R2 0.699 against 0.729 from sampled
         tokens (frozen pair features: 0.725).
+    keep_text_positions : bool, default=True
+        Number the text as the backbone does without a prompt (the virtual tokens
+        take its first position) and pass segment ids through; ``False`` is PEFT's
+        forward (models saved by 0.3.0 and earlier load with it). With ``True`` no
+        ``adapter/`` folder is written: PEFT's forward would compute other vectors.
     """
 
     name: ClassVar[str] = "prompt"
     default_lr: ClassVar[float] = 3e-3
-    peft_adapter: ClassVar[bool] = True
     #: the virtual tokens change every text token's output through attention
     starts_as_base: ClassVar[bool] = False
 
@@ -46,12 +55,19 @@ class PromptTuning(AdaptationBase):
     init_text: str | None = None
     pool_virtual_tokens: bool = False
     sample_vocab: bool = False
+    keep_text_positions: bool = True
 
     def __setstate__(self, state):
         state = dict(state)
         state.setdefault("pool_virtual_tokens", True)  # saved by 0.2.0
         state.setdefault("sample_vocab", False)
+        state.setdefault("keep_text_positions", False)  # saved by 0.3.0
         vars(self).update(state)
+
+    @property
+    def peft_adapter(self) -> bool:
+        """Whether PEFT's own model computes this strategy's vectors (``adapter/``)."""
+        return not self.keep_text_positions
 
     def for_siamese_pairs(self):
         """This strategy with vocabulary-sampled virtual tokens (``init_text`` wins).
@@ -85,5 +101,10 @@ class PromptTuning(AdaptationBase):
             num_virtual_tokens=self.n_virtual_tokens,
             **init,
         )
-        return apply_peft(backbone, config)
+        model = apply_peft(backbone, config)
+        if self.keep_text_positions:
+            from ._prompt_model import TextPositionsPromptModel
+
+            model.__class__ = TextPositionsPromptModel  # PEFT's model, one other forward
+        return model
 

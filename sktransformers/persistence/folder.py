@@ -10,8 +10,9 @@ A folder holds
 - ``weights.safetensors``: the tensors that training changed (``trained_state_``);
 - ``array-*.npy``: large numeric arrays (a ``DocumentIndex``'s vectors), read with
   ``allow_pickle=False``;
-- ``adapter/``: for PEFT methods (LoRA, prompt tuning), the same adapter as a folder
-  that PEFT itself loads (``PeftModel.from_pretrained``), for use outside this library;
+- ``adapter/``: where PEFT's own model computes the same vectors (LoRA; soft prompts
+  trained with PEFT's forward), the adapter as a folder that PEFT itself loads
+  (``PeftModel.from_pretrained``), for use outside this library;
 - ``*.skops``: fitted scikit-learn parts (the downstream model of a
   ``TransformerFeatureClassifier``), in skops' safe format;
 - ``bases/<hash>/``: with ``include_base=True``, the base model's files.
