@@ -41,6 +41,7 @@ SCRIPTS = [
     ["bench_rag.py"],
     ["bench_step_profile.py"],
     ["bench_prompt_positions.py"],
+    ["bench_prefix_lr.py"],
 ]
 
 

@@ -315,3 +315,29 @@ def test_command_line_few_shot(tiny_bert, csv_file, tmp_path, capsys):
     assert "3 training texts per class" in printed and "accuracy_sd" in printed
     table = pd.read_csv(out / "results.csv")
     assert sorted(table.method) == ["feature", "tfidf"] and (table.seeds == 2).all()
+
+
+@pytest.mark.parametrize(("shots", "given", "expected"), [(2, None, 6), (8, None, 12), (8, 5, 5)])
+def test_few_shot_in_context_shows_up_to_four_texts_of_every_class(
+        tiny_bert, tiny_llama, multiclass_data, monkeypatch, shots, given, expected):
+    """``min(shots, 4)`` demonstrations per class (3 classes here) unless given; the
+    table's description says how many."""
+    from sktransformers import compare as module
+
+    X, y = multiclass_data
+    X, y = X * 3, list(y) * 3  # enough texts for 4 of every class
+    used = []
+    real = module.InContextClassifier.fit
+
+    def spy(self, *args):
+        used.append(self.n_examples)
+        return real(self, *args)
+
+    monkeypatch.setattr(module.InContextClassifier, "fit", spy)
+    monkeypatch.setattr(module, "IN_CONTEXT_MAX_TEST", 6)
+    options = {} if given is None else {"in_context_examples": given}
+    results = module.compare_few_shot(X, y, X, y, shots=shots, seeds=1, methods=["incontext"],
+                                      model=tiny_bert, lm_model=tiny_llama, verbose=0,
+                                      progress=None, **options)
+    assert used == [expected]
+    assert f"{expected} balanced examples" in results.description[0]
