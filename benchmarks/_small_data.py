@@ -12,13 +12,38 @@ import time
 
 import numpy as np
 import pandas as pd
-from _harness import SHARED
+from _harness import SHARED, parse_args, write
 from bench_defaults import datasets
 
 from sktransformers import TransformerFeatureClassifier
 from sktransformers.compare import draw_shots
 
 FROZEN = "frozen features"
+
+
+def parse(description: str):
+    """The benchmark's options: ``--shots`` (8) and ``--seeds`` (5) beside the common
+    ones; ``--smoke`` shrinks them to 2 texts per class, 2 draws and 40 texts."""
+    args = parse_args(description, n_train=1000, extra=lambda p: (
+        p.add_argument("--shots", type=int, default=8),
+        p.add_argument("--seeds", type=int, default=5)))
+    if args.smoke:
+        args.shots, args.seeds, args.n_train = 2, 2, 40
+    return args
+
+
+def cases(names, args):
+    """The K-per-class draws of the sets ``names``, then the 1,000-text samples."""
+    return [*few_shot_sets(names, args.shots, args.seeds, args.smoke),
+            *full_sets(args.n_train, args.smoke)]
+
+
+def report(name: str, runs: pd.DataFrame, args) -> None:
+    """Write ``results/<name>``: the summary table, the paired differences, the plot."""
+    write(name, summary(runs), checks(runs), args, plot=plot,
+          runs=f"Mean and sd over {args.seeds} draws at K = {args.shots} (paired: the "
+               f"same draw for every contender), one run (seed 0) at {args.n_train:,} "
+               "texts; fit_s is the median, indicative only.")
 
 
 def few_shot_sets(names, shots: int, seeds: int, smoke: bool):

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import warnings
 
-from _harness import parse_args, write
-from _small_data import checks, few_shot_sets, full_sets, plot, run, summary
+from _small_data import cases, parse, report, run
 
 from sktransformers import PrefixTunedClassifier
 
@@ -25,21 +24,11 @@ RATES = (5e-3, 2e-3, 1e-3)
 
 
 def main():
-    args = parse_args(__doc__.splitlines()[0], n_train=1000, extra=lambda p: (
-        p.add_argument("--shots", type=int, default=8),
-        p.add_argument("--seeds", type=int, default=5)))
-    if args.smoke:
-        args.shots, args.seeds, args.n_train = 2, 2, 40
+    args = parse(__doc__.splitlines()[0])
     budget = {"max_epochs": 1} if args.smoke else {}
     contenders = {f"prefix, lr {lr:g}": (lambda seed, lr=lr: PrefixTunedClassifier(
         lr=lr, random_state=seed, verbose=0, **budget)) for lr in RATES}
-    runs = run(contenders, [*few_shot_sets(["sst2", "trec"], args.shots, args.seeds,
-                                           args.smoke),
-                            *full_sets(args.n_train, args.smoke)])
-    write("prefix_lr", summary(runs), checks(runs), args, plot=plot,
-          runs=f"Mean and sd over {args.seeds} draws at K = {args.shots} (paired: the "
-               f"same draw for every contender), one run (seed 0) at {args.n_train:,} "
-               "texts; fit_s is the median, indicative only.")
+    report("prefix_lr", run(contenders, cases(["sst2", "trec"], args)), args)
 
 
 if __name__ == "__main__":

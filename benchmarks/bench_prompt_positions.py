@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import warnings
 
-from _harness import parse_args, write
-from _small_data import checks, few_shot_sets, full_sets, plot, run, summary
+from _small_data import cases, parse, report, run
 
 from sktransformers import AdaptedClassifier, PromptTunedClassifier
 from sktransformers.adaptation import PromptTuning
@@ -37,19 +36,11 @@ def soft_prompts(keep_text_positions: bool, smoke: bool):
 
 
 def main():
-    args = parse_args(__doc__.splitlines()[0], n_train=1000, extra=lambda p: (
-        p.add_argument("--shots", type=int, default=8),
-        p.add_argument("--seeds", type=int, default=5)))
-    if args.smoke:
-        args.shots, args.seeds, args.n_train = 2, 2, 40
+    args = parse(__doc__.splitlines()[0])
     runs = run({"soft prompts, PEFT's positions": soft_prompts(False, args.smoke),
                 "soft prompts, text positions": soft_prompts(True, args.smoke)},
-               [*few_shot_sets(["sst2"], args.shots, args.seeds, args.smoke),
-                *full_sets(args.n_train, args.smoke)])
-    write("prompt_positions", summary(runs), checks(runs), args, plot=plot,
-          runs=f"Mean and sd over {args.seeds} draws at K = {args.shots} (paired: the "
-               f"same draw for every contender), one run (seed 0) at {args.n_train:,} "
-               "texts; fit_s is the median, indicative only.")
+               cases(["sst2"], args))
+    report("prompt_positions", runs, args)
 
 
 if __name__ == "__main__":
