@@ -148,9 +148,9 @@ def test_multilabel_learns_goemotions(method, goemotions):
 # ---------------------------------------------------------- pair classification
 
 #: Pairs are siamese at the defaults on this sentence encoder (``pair_encoding="auto"``).
-#: Prefix tuning's default rate (5e-3 through its MLP) collapsed to one class on the
-#: similarity task before the siamese head was refitted as the probe after training
-#: (accuracy 0.403, the majority share); at 1e-3: 0.828.
+#: Prefix tuning's former default rate (5e-3 through its MLP; 2e-3 since) collapsed to
+#: one class on the similarity task before the siamese head was refitted as the probe
+#: after training (accuracy 0.403, the majority share); at 1e-3: 0.828.
 PAIR_SETTINGS = {"prefix": {"lr": 1e-3}}
 
 
