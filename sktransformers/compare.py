@@ -189,7 +189,8 @@ METHODS = {
     "adapter": ("Houlsby adapters, bottleneck 24 (2 epochs)",
                 _trainable("adapter", max_epochs=2), _ALL_TASKS),
     "incontext": ("in-context, SmolLM2-135M, {in_context_examples} balanced examples, "
-                  "prior-calibrated (at most 200 test texts)", _in_context, frozenset({"classification"})),
+                  "prior-calibrated (at most 200 test texts)", _in_context,
+                  frozenset({"classification"})),
     "contrastive": ("contrastive fine-tuning, the SetFit recipe (full, 20 epochs), few "
                     "labels only", _contrastive, frozenset({"classification", "multilabel"})),
 }

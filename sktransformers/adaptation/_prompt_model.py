@@ -10,20 +10,20 @@ does; measured on 16 SST-2 sentences (8 per class, 5 draws), a probe on the
 vectors of a random 20-token prompt scored 0.571 against 0.633 on the frozen
 model's, and 0.623 with the text at its own positions.
 
-:class:`TextPositionsPromptModel` is PEFT's model with one forward: the virtual
-tokens take the text's first position, the text keeps its own, and segment ids
-pass through (0 for the virtual tokens). Parameters, ``state_dict`` and
-``save_pretrained`` are PEFT's. Backbones without absolute position embeddings
-(rotary decoders number relatively: a shift changes nothing) or whose ``forward``
-takes no ``position_ids`` keep PEFT's forward.
+:func:`with_text_positions` gives PEFT's model class one other forward
+(:class:`TextPositionsForward`): the virtual tokens take the text's first position,
+the text keeps its own, and segment ids pass through (0 for the virtual tokens).
+Parameters, ``state_dict`` and ``save_pretrained`` are PEFT's. Backbones without
+absolute position embeddings (rotary decoders number relatively: a shift changes
+nothing) or whose ``forward`` takes no ``position_ids`` keep PEFT's forward.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
-from peft import PeftModelForFeatureExtraction
 
 
 def numbers_absolute_positions(backbone) -> bool:
@@ -48,8 +48,16 @@ def text_position_ids(backbone, attention_mask: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(mask, dim=1) * mask + padding_idx
 
 
-class TextPositionsPromptModel(PeftModelForFeatureExtraction):
-    """PEFT's prompt-tuning model whose text keeps its pre-trained positions."""
+@functools.cache
+def with_text_positions(peft_class: type) -> type:
+    """``peft_class`` (PEFT's prompt-learning model) with :class:`TextPositionsForward`."""
+    return type(f"TextPositions{peft_class.__name__}", (TextPositionsForward, peft_class),
+                {"__module__": __name__})
+
+
+class TextPositionsForward:
+    """The forward of a PEFT prompt-tuning model whose text keeps its pre-trained
+    positions (mixed in before PEFT's class by :func:`with_text_positions`)."""
 
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None,
                 token_type_ids=None, position_ids=None, **kwargs):

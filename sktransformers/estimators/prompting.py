@@ -80,20 +80,20 @@ _PREFIX_DOC = """
     decoders (see :mod:`sktransformers.adaptation.prefix` for why we feed the
     prefixes ourselves rather than through PEFT's model wrapper).
 
+    The default learning rate is 2e-3 (5e-3 until 0.3.0): at 8 SST-2 sentences per
+    class 5e-3 ended 4.7 points below frozen features (5 draws, two of them near
+    chance; 2e-3: 0.0), at the price of TREC at 8 questions per class (+7.8 points
+    over frozen features against +13.7); at 1,000 texts 2e-3 scored SST-2 0.795, TREC
+    0.914 and the tweets 0.720 against 0.787, 0.896 and 0.738 (one seed;
+    ``benchmarks/results/prefix_lr.md``).
+
     Parameters
     ----------
     n_virtual_tokens : int, default=20
         Trainable vectors: prepended to the input (prompt tuning) or to every layer's
         keys and values (prefix tuning).
     prefix_projection_dim : int or None, default=128
-        Width of the reparameterisation MLP; ``None`` trains the prefixes directly.
-
-    The default learning rate is 2e-3 (5e-3 until 0.3.0): at 8 SST-2 sentences per
-    class 5e-3 ended 4.7 points below frozen features (5 draws, two of them near
-    chance; 2e-3: 0.0), at the price of TREC at 8 questions per class (+7.8 points
-    over frozen features against +13.7); at 1,000 texts 2e-3 scored SST-2 0.795, TREC
-    0.914 and the tweets 0.720 against 0.787, 0.896 and 0.738 (one seed;
-    ``benchmarks/results/prefix_lr.md``)."""
+        Width of the reparameterisation MLP; ``None`` trains the prefixes directly."""
 
 _PREFIX_CONSTRAINTS = {
     "n_virtual_tokens": [Interval(Integral, 1, None, closed="left")],
