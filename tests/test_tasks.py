@@ -332,8 +332,10 @@ def test_siamese_training_ends_with_the_probe_on_the_trained_encoder(name,
                            expected["weight"], atol=1e-2)
 
 
-def test_siamese_soft_prompts_start_from_vocabulary_tokens(tiny_sentence_encoder):
-    assert PromptTuning(4).for_siamese_pairs().sample_vocab
+def test_siamese_soft_prompts_start_from_vocabulary_tokens_at_pefts_positions(
+        tiny_sentence_encoder):
+    siamese = PromptTuning(4).for_siamese_pairs()
+    assert siamese.sample_vocab and not siamese.keep_text_positions
     assert not PromptTuning(4, init_text="similar").for_siamese_pairs().sample_vocab
     torch.manual_seed(0)
     backbone = load_backbone(tiny_sentence_encoder)
@@ -341,9 +343,10 @@ def test_siamese_soft_prompts_start_from_vocabulary_tokens(tiny_sentence_encoder
     prepared = PromptTuning(4).for_siamese_pairs().prepare(backbone, tiny_sentence_encoder)
     prompts = prepared.prompt_encoder["default"].embedding.weight.detach()
     assert (prompts[:, None] == vocabulary[None]).all(dim=2).any(dim=1).all()  # each a token's
-    est = make("prompt", tiny_sentence_encoder).fit(PAIR_X, PAIR_Y)
-    assert est.adaptation_.sample_vocab and not make("prompt", tiny_sentence_encoder).fit(
-        POS + NEG, ["p"] * 6 + ["n"] * 6).adaptation_.sample_vocab
+    pairs = make("prompt", tiny_sentence_encoder).fit(PAIR_X, PAIR_Y).adaptation_
+    single = make("prompt", tiny_sentence_encoder).fit(POS + NEG, ["p"] * 6 + ["n"] * 6)
+    assert pairs.sample_vocab and not pairs.keep_text_positions
+    assert not single.adaptation_.sample_vocab and single.adaptation_.keep_text_positions
 
 
 def test_auto_siamese_model_saves_loads_and_refuses_onnx(tiny_sentence_encoder, tmp_path):

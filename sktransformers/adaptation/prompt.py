@@ -43,8 +43,9 @@ class PromptTuning(AdaptationBase):
     keep_text_positions : bool, default=True
         Number the text as the backbone does without a prompt (the virtual tokens
         take its first position) and pass segment ids through; ``False`` is PEFT's
-        forward (models saved by 0.3.0 and earlier load with it). With ``True`` no
-        ``adapter/`` folder is written: PEFT's forward would compute other vectors.
+        forward (models saved by 0.3.0 and earlier load with it; siamese pairs use
+        it, :meth:`for_siamese_pairs`). With ``True`` no ``adapter/`` folder is
+        written: PEFT's forward would compute other vectors.
     """
 
     name: ClassVar[str] = "prompt"
@@ -71,14 +72,23 @@ class PromptTuning(AdaptationBase):
         return not self.keep_text_positions
 
     def for_siamese_pairs(self):
-        """This strategy with vocabulary-sampled virtual tokens (``init_text`` wins).
+        """This strategy with vocabulary-sampled virtual tokens at PEFT's positions
+        (``init_text`` wins).
+
+        Sampled word embeddings numbered 0..n-1 before the text read like a sentence
+        before it; stacked at the text's first position they did worse: on 1,000
+        STS-B pairs R2 0.686 against 0.729 at PEFT's positions (frozen pair
+        features: 0.725).
 
         Returns
         -------
         strategy : PromptTuning
-            A copy with ``sample_vocab=True``, or itself when ``init_text`` is set.
+            A copy with ``sample_vocab=True`` and ``keep_text_positions=False``, or
+            itself when ``init_text`` is set.
         """
-        return self if self.init_text else replace(self, sample_vocab=True)
+        if self.init_text:
+            return self
+        return replace(self, sample_vocab=True, keep_text_positions=False)
 
     @property
     def positions_used(self) -> int:
