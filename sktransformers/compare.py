@@ -274,8 +274,8 @@ def _describe(name, options) -> str:
     return METHODS[name][0].format(**options)
 
 
-def _run_one(name, estimator, task, X_train, y_train, X_test, y_test, seed=0,
-             description=""):
+def _run_one(name, description, estimator, task, X_train, y_train, X_test, y_test,
+             seed=0):
     if name == "incontext":
         X_test, y_test = _sample_test(X_test, y_test, IN_CONTEXT_MAX_TEST, seed)
     with Measure() as fit:
@@ -286,7 +286,7 @@ def _run_one(name, estimator, task, X_train, y_train, X_test, y_test, seed=0,
               for metric, scorer in METRICS[task].items()}
     return {
         "method": name,
-        "description": description or METHODS[name][0],
+        "description": description,
         **scores,
         "n_test": len(y_test),
         "fit_s": fit.seconds,
@@ -413,8 +413,8 @@ def compare(X_train, y_train, X_test, y_test, *, task=None, methods=None, model=
             if progress is not None:
                 progress(f"[{i}/{len(methods)}] {name}: {_describe(name, options)}")
             estimator = _with_text_settings(METHODS[name][1](options), long_text, max_length)
-            rows.append(_run_one(name, estimator, task, X_train, y_train, X_test, y_test,
-                                 random_state, _describe(name, options)))
+            rows.append(_run_one(name, _describe(name, options), estimator, task, X_train,
+                                 y_train, X_test, y_test, random_state))
             if progress is not None:
                 progress(_summary(rows[-1], task))
     results = pd.DataFrame(rows).sort_values(primary, ascending=False)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from ._peft import apply_peft
-from ._prompt_model import with_text_positions
+from ._prompt_model import keep_text_positions
 from .base import AdaptationBase, register_adaptation
 
 
@@ -113,7 +113,5 @@ class PromptTuning(AdaptationBase):
             **init,
         )
         model = apply_peft(backbone, config)
-        if self.keep_text_positions:  # PEFT's model, one other forward
-            model.__class__ = with_text_positions(type(model))
-        return model
+        return keep_text_positions(model) if self.keep_text_positions else model
 
