@@ -51,16 +51,17 @@ OLD_EXTRA = {"prompt": {"max_epochs": 5}, "prefix": {"max_epochs": 5}}
 VARIANTS = ("defaults", "0.2 defaults")
 
 
-def datasets(n_train: int, smoke: bool):
-    """(name, X_train, y_train, X_test, y_test) for SST-2, TREC and the tweets."""
+def datasets(n_train: int, smoke: bool, seed: int = 0):
+    """(name, X_train, y_train, X_test, y_test) for SST-2, TREC and the tweets; ``seed``
+    draws the training samples (and the tweets' test sample)."""
     n_test = 40 if smoke else None
     sst2 = pd.read_csv(SHARED / "sst2" / "train.csv")
-    sst2 = sst2[sst2.text.str.split().str.len() >= 5].sample(n_train, random_state=0)
+    sst2 = sst2[sst2.text.str.split().str.len() >= 5].sample(n_train, random_state=seed)
     sst2_test = pd.read_csv(SHARED / "sst2" / "test.csv")
-    trec = pd.read_csv(SHARED / "trec" / "train.csv").sample(n_train, random_state=0)
+    trec = pd.read_csv(SHARED / "trec" / "train.csv").sample(n_train, random_state=seed)
     trec_test = pd.read_csv(SHARED / "trec" / "test.csv")
     train, test, _ = split_data(load_demo("tweets"), max_train=n_train, max_test=500,
-                                random_state=0)
+                                random_state=seed)
     for name, tr, te in (("sst2", sst2, sst2_test), ("trec", trec, trec_test),
                          ("tweets", train, test)):
         te = te.head(n_test) if n_test else te

@@ -42,6 +42,7 @@ SCRIPTS = [
     ["bench_step_profile.py"],
     ["bench_prompt_positions.py"],
     ["bench_prefix_lr.py"],
+    ["bench_head_lr.py"],
 ]
 
 

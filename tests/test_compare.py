@@ -302,6 +302,25 @@ def test_contrastive_runs_by_default_only_in_few_shot_mode():
     assert "contrastive" not in available_methods()
     assert "contrastive" in available_methods(few_shot=True)
     assert "contrastive" not in available_methods("regression", few_shot=True)
+    assert "contrastive" not in available_methods(few_shot=True, pairs=True)
+
+
+def test_few_shot_on_pairs_leaves_contrastive_out_and_says_so(monkeypatch):
+    from sktransformers import compare as module
+
+    ran, lines = [], []
+    monkeypatch.setattr(module, "compare", lambda *a, methods, **k: ran.append(methods)
+                        or pd.DataFrame({"method": ["tfidf"], "description": ["t"],
+                                         "accuracy": [1.0], "macro_f1": [1.0], "n_test": [2],
+                                         "fit_s": [0.0], "predict_texts_per_s": [1.0],
+                                         "trainable_params": [1], "peak_rss_mb": [0.0],
+                                         "peak_cuda_mb": [0.0]}))
+    X = pd.DataFrame({"a": ["x one", "y two", "z three", "w four"],
+                      "b": ["one", "two", "three", "four"]})
+    module.compare_few_shot(X, ["p", "q", "p", "q"], X, ["p", "q", "p", "q"], shots=1,
+                            seeds=1, progress=lines.append)
+    assert "contrastive" not in ran[0] and "feature" in ran[0]
+    assert any("contrastive is left out on text pairs" in line for line in lines)
 
 
 def test_command_line_few_shot(tiny_bert, csv_file, tmp_path, capsys):

@@ -150,3 +150,22 @@ def test_cached_vectors_are_not_mutated_by_callers(tiny_bert, binary_data):
     first[:] = 0.0
     again = TransformerEmbedder(tiny_bert, normalize=True).fit_transform(X)
     assert np.all(np.isfinite(again)) and not np.allclose(again, 0.0)
+
+
+@pytest.mark.parametrize(("params", "rate"), [
+    ({}, 1e-4),  # a linear head that starts as the probe: training refines it
+    ({"head_hidden": (8,)}, 1e-3),  # a hidden layer starts at random
+    ({"head_init": "random"}, 1e-3),
+    ({"lr": 3e-3}, 3e-3),
+])
+def test_head_rate_is_small_from_the_probe_and_larger_from_random(tiny_bert, binary_data,
+                                                                   monkeypatch, params, rate):
+    from sktransformers.estimators import head
+
+    rates = []
+    real_train = head.train
+    monkeypatch.setattr(head, "train", lambda module, tr, va, config, task:
+                        rates.append(config.lr) or real_train(module, tr, va, config, task))
+    X, y = binary_data
+    clf = HeadFinetuneClassifier(tiny_bert, max_epochs=1, verbose=0, **params).fit(X, y)
+    assert rates == [rate] and clf.lr == params.get("lr")
