@@ -56,6 +56,8 @@ FILLED_BY = [
     "--contenders 'setfit (defaults)'",
     "python benchmarks/bench_few_labels.py --sets tweets --shots 32 --seeds 5 "
     "--contenders 'setfit (defaults)'",
+    "python benchmarks/bench_few_labels.py --sets sms_spam --shots 64 --seeds 5 "
+    "--contenders 'setfit (defaults)'",
 ]
 SETS = ("sst2", "trec", "sms_spam", "tweets")
 N_TEST = 1000
