@@ -60,6 +60,8 @@ FILLED_BY = [
     "python benchmarks/bench_few_labels.py --sets sms_spam --shots 64 --seeds 5 "
     "--contenders 'setfit (defaults)'",
     "python benchmarks/bench_few_labels.py --shots 8 --seeds 5 --contenders '10 passes'",
+    "python benchmarks/bench_few_labels.py --sets trec --shots 32 --seeds 5 "
+    "--contenders 'setfit (defaults)'",
 ]
 SETS = ("sst2", "trec", "sms_spam", "tweets")
 N_TEST = 1000
