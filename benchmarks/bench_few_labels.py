@@ -62,6 +62,10 @@ FILLED_BY = [
     "python benchmarks/bench_few_labels.py --shots 8 --seeds 5 --contenders '10 passes'",
     "python benchmarks/bench_few_labels.py --sets trec --shots 32 --seeds 5 "
     "--contenders 'setfit (defaults)'",
+    "python benchmarks/bench_few_labels.py --sets sst2 sms_spam --shots 8 --seeds 5 "
+    "--contenders 'ours, full' --epochs 1",
+    "python benchmarks/bench_few_labels.py --sets sst2 sms_spam --shots 8 --seeds 5 "
+    "--contenders 'ours, full' --epochs 20",
 ]
 SETS = ("sst2", "trec", "sms_spam", "tweets")
 N_TEST = 1000
@@ -113,12 +117,16 @@ def frozen_fit(train, seed):
 
 
 def contenders(args):
+    # --epochs / --lr change our runs, so they are stored under names that say so
+    tag = ", ".join(f"{name}={value}" for name, value in
+                    (("max_epochs", args.epochs), ("lr", args.lr)) if value)
+    tag = f" [{tag}]" if tag else ""
     return {
         "setfit (README)": lambda tr, s: setfit_fit(tr, s, readme=True),
         "setfit (defaults)": lambda tr, s: setfit_fit(tr, s, readme=False),
-        "ours, full": lambda tr, s: ours_fit(tr, s, "full", args),
-        "ours, LoRA": lambda tr, s: ours_fit(tr, s, "lora", args),
-        "ours, 10 passes (full)": lambda tr, s: ours_fit(tr, s, "full", args, epochs=10),
+        f"ours, full{tag}": lambda tr, s: ours_fit(tr, s, "full", args),
+        f"ours, LoRA{tag}": lambda tr, s: ours_fit(tr, s, "lora", args),
+        f"ours, 10 passes (full){tag}": lambda tr, s: ours_fit(tr, s, "full", args, epochs=10),
         "frozen features": frozen_fit,
     }
 
@@ -180,9 +188,7 @@ def _against(by, name, k, setfit, label, whose):
     if (name, k, setfit) not in by.index:
         return
     theirs = by.loc[(name, k, setfit)]
-    for ours in ("ours, full", "ours, LoRA", "ours, 10 passes (full)"):
-        if (name, k, ours) not in by.index:
-            continue
+    for ours in [c for c in by.loc[(name, k)].index if c.startswith("ours")]:
         row = by.loc[(name, k, ours)]
         se = float(np.hypot(row.se, theirs.se))
         met = row["mean"] >= theirs["mean"] - se
