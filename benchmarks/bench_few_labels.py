@@ -174,17 +174,27 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def checks(table: pd.DataFrame) -> list[str]:
+def checks(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     """Ours against SetFit's README settings, then against its own defaults where run."""
     by = table.set_index(["set", "k", "contender"])
     cells = list(table.groupby(["set", "k"]).groups)
     return [line for setfit, label, whose in (
                 ("setfit (README)", "SetFit", "SetFit's"),
                 ("setfit (defaults)", "SetFit's defaults", "the defaults'"))
-            for name, k in cells for line in _against(by, name, k, setfit, label, whose)]
+            for name, k in cells
+            for line in _against(by, runs, name, k, setfit, label, whose)]
 
 
-def _against(by, name, k, setfit, label, whose):
+def paired(runs, name, k, ours, theirs):
+    """Mean and standard error of ours minus theirs over the seeds both ran."""
+    cell = runs[(runs.set == name) & (runs.k == k)].set_index("seed")
+    both = cell.loc[cell.contender == ours, "accuracy"].to_frame("ours").join(
+        cell.loc[cell.contender == theirs, "accuracy"].rename("theirs"), how="inner")
+    diff = both.ours - both.theirs
+    return float(diff.mean()), float(diff.std() / np.sqrt(len(diff))), len(diff)
+
+
+def _against(by, runs, name, k, setfit, label, whose):
     if (name, k, setfit) not in by.index:
         return
     theirs = by.loc[(name, k, setfit)]
@@ -193,9 +203,11 @@ def _against(by, name, k, setfit, label, whose):
         se = float(np.hypot(row.se, theirs.se))
         met = row["mean"] >= theirs["mean"] - se
         ratio = row.fit_s / theirs.fit_s
+        diff, diff_se, n = paired(runs, name, k, ours, setfit)
         yield (f"{name} K={k}, {ours}: {row['mean']:.3f} vs {label} {theirs['mean']:.3f} "
                f"(difference {row['mean'] - theirs['mean']:+.3f}, target >= -1 SE of the "
-               f"difference = {-se:.3f}) -> {'MET' if met else 'NOT MET'}; fit time "
+               f"difference = {-se:.3f}) -> {'MET' if met else 'NOT MET'}; paired over "
+               f"{n} draws {diff:+.3f} (SE {diff_se:.3f}); fit time "
                f"{ratio:.2f}x {whose} (target <= 0.5x) -> "
                f"{'MET' if ratio <= 0.5 else 'NOT MET'}")
 
@@ -245,7 +257,7 @@ def main():
     table = summary(runs)
     notes = [f"Runs stored in {Path(RUNS).name}: {len(runs)}; test sets of at most "
              f"{N_TEST} texts; accuracy mean and sd over seeds, fit time the median.",
-             *checks(table)]
+             *checks(table, runs)]
     write("few_labels", table, notes, args, plot=plot, reproduce=FILLED_BY,
           runs="Every (contender, set, K, seed) once (a run already stored is skipped); "
                "seeds share their training draw.")
