@@ -32,5 +32,6 @@ def test_contrastive_beats_frozen_features_on_trec_at_8_questions_per_class():
         frozen.append(base.score(test.text, test.label))
     MEASURED.append(f"TREC, 8 per class, 3 seeds: contrastive {np.mean(ours):.3f}, "
                     f"frozen features {np.mean(frozen):.3f}")
-    # the benchmark's five draws: 0.832 against 0.544; the margin asserted is about half
+    # the benchmark's five draws: 0.817 against 0.544 (rerun 2026-12-05; 0.832 before);
+    # the margin asserted is about half
     assert np.mean(ours) >= np.mean(frozen) + 0.15, (ours, frozen)
