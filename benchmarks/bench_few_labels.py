@@ -193,10 +193,9 @@ def checks(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
 
 def paired(runs, name, k, ours, theirs):
     """Mean and standard error of ours minus theirs over the seeds both ran."""
-    cell = runs[(runs.set == name) & (runs.k == k)].set_index("seed")
-    both = cell.loc[cell.contender == ours, "accuracy"].to_frame("ours").join(
-        cell.loc[cell.contender == theirs, "accuracy"].rename("theirs"), how="inner")
-    diff = both.ours - both.theirs
+    cell = runs[(runs.set == name) & (runs.k == k)]
+    acc = cell.pivot(index="seed", columns="contender", values="accuracy")
+    diff = (acc[ours] - acc[theirs]).dropna()
     return float(diff.mean()), float(diff.std() / np.sqrt(len(diff))), len(diff)
 
 
