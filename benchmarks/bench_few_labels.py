@@ -205,6 +205,12 @@ def _against(by, runs, name, k, setfit, label, whose):
     theirs = by.loc[(name, k, setfit)]
     for ours in [c for c in by.loc[(name, k)].index if c.startswith("ours")]:
         row = by.loc[(name, k, ours)]
+        if theirs.seeds < row.seeds:  # a cell filled over several sessions
+            diff, _, n = paired(runs, name, k, ours, setfit)
+            yield (f"{name} K={k}, {ours}: {label} run on {n} of {int(row.seeds)} draws so far "
+                   f"(on those, ours minus theirs {diff:+.3f}; fit time "
+                   f"{row.fit_s / theirs.fit_s:.2f}x {whose}); no verdict until all are run")
+            continue
         se = float(np.hypot(row.se, theirs.se))
         met = row["mean"] >= theirs["mean"] - se
         ratio = row.fit_s / theirs.fit_s
