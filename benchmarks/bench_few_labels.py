@@ -72,6 +72,9 @@ FILLED_BY = [
     # contenders' K = 8 rows (the library's draws had moved since the first runs)
     "python benchmarks/bench_few_labels.py --shots 8 --seeds 5 "
     "--contenders 'ours, full' 'ours, LoRA' '10 passes' 'setfit (defaults)'",
+    # about an hour a seed: filled over sessions (the runs file keeps each seed)
+    "python benchmarks/bench_few_labels.py --sets trec --shots 64 --seeds 5 "
+    "--contenders 'setfit (defaults)'",
 ]
 SETS = ("sst2", "trec", "sms_spam", "tweets")
 N_TEST = 1000
